@@ -1,0 +1,186 @@
+"""Shared fixtures: one database for the whole run (SQLite by default, PostgreSQL when
+``TRACKER_TEST_DATABASE_URL`` points at one), emptied before each test; an app, a client, a CLI
+runner and a controllable clock.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tracker import create_app
+from tracker.cli import main as cli_main
+from tracker.cli.context import CliContext
+from tracker.clock import FrozenClock
+from tracker.config import Settings
+from tracker.db import make_engine, normalise_url
+from tracker.migrate import upgrade
+from tracker.models import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DEFAULT_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG_ADMIN_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pg_available() -> bool:
+    try:
+        engine = make_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def require_pg() -> None:
+    """Skip when PostgreSQL is unreachable, but under CI fail: a skipped PostgreSQL test hides bugs."""
+    if not pg_available():
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required under CI but {PG_ADMIN_URL} is unreachable")
+        pytest.skip("PostgreSQL not reachable at " + PG_ADMIN_URL)
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database for this test; dropped afterwards."""
+    require_pg()
+    name = f"tracker_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(normalise_url(PG_ADMIN_URL)).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The suite's database, migrated to head once per run."""
+    url = os.environ.get("TRACKER_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'tracker.sqlite3'}"
+    url = normalise_url(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Start from nothing, whatever an earlier run left behind.
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # pragma: no cover - environment problem
+        pytest.exit(f"test database {url} is unusable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_dialect(database_url) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+def empty_all_tables(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_db(database_url) -> str:
+    empty_all_tables(database_url)
+    return database_url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def settings(clean_db, tmp_path) -> Settings:
+    return Settings(env="test", database_url=clean_db, secret_key="test-secret-key", prompt_every_days=7)
+
+
+@pytest.fixture
+def app(settings, clock):
+    """The app with CSRF off, for tests of behaviour; use ``csrf_app`` to test CSRF itself."""
+    app = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    yield app
+    app.extensions["tracker"].engine.dispose()
+
+
+@pytest.fixture
+def csrf_app(settings, clock):
+    app = create_app({"SETTINGS": settings, "CLOCK": clock, "TESTING": True})
+    yield app
+    app.extensions["tracker"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def sessions(app):
+    """The app's session factory, for arranging data and checking what a request stored."""
+    return app.extensions["tracker"].sessions
+
+
+@pytest.fixture
+def db_session(sessions):
+    session = sessions()
+    yield session
+    session.rollback()
+    session.close()
+
+
+class Runner:
+    """Invoke ``tracker`` commands in-process with the test's settings and clock."""
+
+    def __init__(self, settings: Settings, clock: FrozenClock) -> None:
+        self.settings, self.clock = settings, clock
+        self._runner = CliRunner()
+
+    def invoke(self, args: list[str], input: str | None = None, **kwargs):
+        ctx = CliContext(settings=self.settings, clock=self.clock)
+        try:
+            return self._runner.invoke(cli_main, args, obj=ctx, input=input, catch_exceptions=False, **kwargs)
+        finally:
+            if "state" in ctx.__dict__:
+                ctx.state.engine.dispose()
+
+
+@pytest.fixture
+def runner(settings, clock) -> Runner:
+    return Runner(settings, clock)
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,48 @@
+"""What every command gets: settings, a session factory and a clock, built on first use."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+import click
+from sqlalchemy.orm import Session
+
+from ..app_state import AppState, build_state
+from ..clock import Clock
+from ..config import ConfigError, Settings
+from ..db import transaction
+
+
+class CliContext:
+    """Lazily built so that ``tracker --help`` needs no database and no configuration."""
+
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None) -> None:
+        # Tests pass settings and a controlled clock; the real command reads the environment.
+        if settings is not None:
+            self.__dict__["settings"] = settings
+        self.clock_override = clock
+
+    @cached_property
+    def settings(self) -> Settings:
+        try:
+            return Settings.from_env()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    @cached_property
+    def state(self) -> AppState:
+        return build_state(self.settings, self.clock_override)
+
+    @property
+    def clock(self) -> Clock:
+        return self.state.clock
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction for the whole command."""
+        with transaction(self.state.sessions) as session:
+            yield session
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)

@@ -1,0 +1,59 @@
+"""``tracker serve``: the web server and the scheduler together, for the local default."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import click
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--no-scheduler", is_flag=True, help="Run only the web server.")
+def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:
+    """Run gunicorn on HOST:PORT and, beside it, the scheduler process; Ctrl-C stops both."""
+    procs: list[subprocess.Popen] = []
+    if not no_scheduler:
+        procs.append(subprocess.Popen([sys.executable, "-m", "tracker", "scheduler"]))
+    procs.append(
+        subprocess.Popen([
+            sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--threads", "4", "--access-logfile", "-", "tracker.wsgi:app",
+        ])
+    )
+    click.echo(f"Forecast tracker on http://{host}:{port} (Ctrl-C to stop)")
+
+    def _stop(*_args) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        # If either process dies, stop the other too: a web server without its scheduler would
+        # silently never close questions.
+        while all(proc.poll() is None for proc in procs):
+            try:
+                procs[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    codes = [proc.returncode for proc in procs]
+    if any(code not in (0, -signal.SIGTERM, None) for code in codes):
+        sys.exit(1)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve)

@@ -1,0 +1,97 @@
+"""Settings from ``TRACKER_*`` environment variables.
+
+The local default needs no configuration at all: a SQLite file and a secret key that is generated
+once and kept in ``instance/``. Production (``TRACKER_ENV=production``) refuses to start without an
+explicit secret rather than falling back to a constant.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used; the message says what to set."""
+
+
+def instance_dir() -> Path:
+    """The folder for local state (SQLite file, generated secret): ``TRACKER_INSTANCE`` or ./instance."""
+    return Path(os.environ.get("TRACKER_INSTANCE", "instance")).resolve()
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{instance_dir() / 'tracker.sqlite3'}"
+
+
+def _local_secret_key() -> str:
+    """Read the generated key from instance/, creating it on first use (mode 0600)."""
+    path = instance_dir() / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Everything the app, the CLI and the scheduler read from the environment."""
+
+    env: str = "development"
+    database_url: str = field(default_factory=_default_database_url)
+    secret_key: str = ""
+    smtp_url: str | None = None
+    mail_from: str = "tracker@localhost"
+    prompt_every_days: int = 7
+    forecast_min: float = 0.01
+    forecast_max: float = 0.99
+    base_url: str = "http://127.0.0.1:5000"
+    scheduler_interval_seconds: int = 30
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Build settings from ``TRACKER_*`` variables, failing fast on unusable values."""
+        env = dict(os.environ if environ is None else environ)
+        tracker_env = env.get("TRACKER_ENV", "development")
+        secret = env.get("TRACKER_SECRET_KEY", "")
+        if not secret:
+            if tracker_env == "production":
+                raise ConfigError(
+                    "TRACKER_SECRET_KEY is required when TRACKER_ENV=production "
+                    "(generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+                )
+            secret = _local_secret_key()
+        try:
+            prompt_every = int(env.get("TRACKER_PROMPT_EVERY_DAYS", "7"))
+            fmin = float(env.get("TRACKER_FORECAST_MIN", "0.01"))
+            fmax = float(env.get("TRACKER_FORECAST_MAX", "0.99"))
+            interval = int(env.get("TRACKER_SCHEDULER_INTERVAL", "30"))
+        except ValueError as exc:
+            raise ConfigError(f"invalid number in TRACKER_* settings: {exc}") from exc
+        if prompt_every < 1:
+            raise ConfigError("TRACKER_PROMPT_EVERY_DAYS must be at least 1")
+        if not (0.0 <= fmin < fmax <= 1.0):
+            raise ConfigError("TRACKER_FORECAST_MIN and TRACKER_FORECAST_MAX must satisfy 0 <= min < max <= 1")
+        return cls(
+            env=tracker_env,
+            database_url=env.get("TRACKER_DATABASE_URL") or _default_database_url(),
+            secret_key=secret,
+            smtp_url=env.get("TRACKER_SMTP_URL") or None,
+            mail_from=env.get("TRACKER_MAIL_FROM", "tracker@localhost"),
+            prompt_every_days=prompt_every,
+            forecast_min=fmin,
+            forecast_max=fmax,
+            base_url=env.get("TRACKER_BASE_URL", "http://127.0.0.1:5000"),
+            scheduler_interval_seconds=interval,
+        )

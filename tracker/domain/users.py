@@ -1,0 +1,94 @@
+"""Accounts: creation, password hashing (argon2id) and authentication."""
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..models import User
+from . import Conflict, DomainError
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    """True when ``password`` matches; accounts without a password never match."""
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_username(username: str) -> str:
+    username = username.strip()
+    if not USERNAME_RE.match(username):
+        raise DomainError(
+            "Usernames are 2–64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return username
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """Case-insensitive lookup, so 'Alice' and 'alice' are one account."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+
+
+def create_user(
+    session: Session,
+    clock: Clock,
+    username: str,
+    password: str | None,
+    role: str = "forecaster",
+    email: str | None = None,
+    is_demo: bool = False,
+) -> User:
+    """Create an account. ``password=None`` makes an account that cannot log in until one is set."""
+    username = validate_username(username)
+    if password is not None:
+        validate_password(password)
+    if role not in ("forecaster", "admin"):
+        raise DomainError(f"unknown role {role!r}")
+    if find_user(session, username) is not None:
+        raise Conflict(f"The username {username!r} is taken.")
+    user = User(
+        username=username,
+        email=email or None,
+        password_hash=hash_password(password) if password is not None else None,
+        role=role,
+        is_demo=is_demo,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = find_user(session, username)
+    if user is None or not check_password(user, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):  # type: ignore[arg-type]
+        user.password_hash = hash_password(password)
+    return user
+
+
+def set_password(user: User, new_password: str) -> None:
+    validate_password(new_password)
+    user.password_hash = hash_password(new_password)

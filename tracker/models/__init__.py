@@ -1,0 +1,14 @@
+"""The data model. Import models from here so every table is registered on ``Base.metadata``."""
+from .base import Base, UTCDateTime
+from .forecasts import Forecast, ForecastProbability
+from .prompts import Prompt
+from .questions import KINDS, STATUSES, Question, QuestionOption, QuestionTag
+from .resolutions import ResolutionEvent, StatusChange
+from .scores import QuestionScore, Score
+from .users import ROLES, User
+
+__all__ = [
+    "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES",
+    "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
+    "QuestionScore", "Score", "ROLES", "User",
+]

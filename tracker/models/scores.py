@@ -1,0 +1,50 @@
+"""Stored scores: a cache of the scoring engine's output, rebuilt by ``tracker scores rebuild``."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime
+
+
+class Score(Base):
+    """One forecaster's scores on one resolved, non-annulled question."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("question_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    resolution_event_id: Mapped[int] = mapped_column(ForeignKey("resolution_events.id", ondelete="CASCADE"))
+    forecasts: Mapped[int] = mapped_column(Integer)
+    first_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active_days: Mapped[int] = mapped_column(Integer)
+    brier: Mapped[float | None] = mapped_column(Float)
+    relative_brier: Mapped[float | None] = mapped_column(Float)
+    log_score: Mapped[float | None] = mapped_column(Float)
+    baseline: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[float | None] = mapped_column(Float)
+    # Per calibration bin: weighted count, sum of forecasts, sum of outcomes (summable across
+    # questions); NULL while the question's scheduled close has not passed.
+    calibration: Mapped[dict | None] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuestionScore(Base):
+    """Per-question facts of the last scoring run, including the crowd's own score."""
+
+    __tablename__ = "question_scores"
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True)
+    # The event that was scored; a newer event than this means the question needs rescoring.
+    # For an annulment the row records the annul event and no Score rows exist (null, not zero).
+    resolution_event_id: Mapped[int] = mapped_column(ForeignKey("resolution_events.id", ondelete="CASCADE"))
+    window_days: Mapped[int | None] = mapped_column(Integer)
+    forecasters: Mapped[int] = mapped_column(Integer, default=0)
+    crowd_brier: Mapped[float | None] = mapped_column(Float)
+    crowd_log_score: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
