@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test chromium bench clean lock
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The constraints file pins every package, so installs are reproducible.
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
+
+## make run: migrate, load the essay's questions, create the first admin, serve web + scheduler.
+run: install
+	$(BIN)/tracker db upgrade
+	$(BIN)/tracker questions load questions
+	$(BIN)/tracker users ensure-admin
+	$(BIN)/tracker serve --host $(HOST) --port $(PORT)
+
+## make test: the whole suite (SQLite by default; TRACKER_TEST_DATABASE_URL selects PostgreSQL).
+test: install-test chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)"; exit 1; fi; \
+	fi
+
+bench: install-test
+	$(BIN)/python bench/scoring.py
+
+# Refresh the pinned versions after changing dependencies in pyproject.toml.
+lock: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info tests/artifacts
