@@ -1,0 +1,116 @@
+"""The database layer of scoring: arrays in, engine called, rows stored; following every event."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import add_forecast, make_question, make_user
+from tracker.domain.scoring_runs import rebuild_all, rescore_questions, stale_question_ids
+from tracker.models import QuestionScore, ResolutionEvent, Score
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime(2017, 3, day, hour, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def scene(db_session):
+    q = make_question(db_session, "q", opens_at=at(1, 0), closes_at=datetime(2017, 3, 7, 23, 59, tzinfo=timezone.utc),
+                      status="closed")
+    a, b = make_user(db_session, "ann"), make_user(db_session, "bob")
+    add_forecast(db_session, q, a, 0.9, at(1))
+    add_forecast(db_session, q, a, 0.95, at(4))
+    add_forecast(db_session, q, b, 0.5, at(5))
+    return q, a, b
+
+
+def _event(db_session, q, action, key=None, occurred_at=None, n=[0]):
+    n[0] += 1
+    event = ResolutionEvent(question_id=q.id, action=action, outcome_option_id=q.option_by_key(key).id if key else None,
+                            occurred_at=occurred_at, note="", actor_name="test",
+                            created_at=datetime(2017, 4, 1, tzinfo=timezone.utc))
+    db_session.add(event)
+    db_session.flush()
+    return event
+
+
+def _scores(db_session, q) -> dict[str, Score]:
+    return {s.user_id: s for s in db_session.scalars(select(Score).where(Score.question_id == q.id))}
+
+
+def test_resolution_scores_match_the_hand_computed_values(db_session, clock, scene):
+    q, a, b = scene
+    event = _event(db_session, q, "resolve", "yes")
+    assert stale_question_ids(db_session) == [q.id]
+    rescore_questions(db_session, clock, [q.id])
+    assert stale_question_ids(db_session, clock.now()) == []
+    s = _scores(db_session, q)
+    # SCORING.md §3: 90% for 3 days then 95% for 4 days, resolved yes.
+    assert s[a.id].brier == pytest.approx((3 * 0.02 + 4 * 0.005) / 7)
+    assert s[a.id].log_score == pytest.approx((3 * math.log(0.9) + 4 * math.log(0.95)) / 7)
+    # Days 5-7: the median of ann's 0.005 and bob's 0.5 is 0.2525; days 1-4 ann is the median.
+    assert s[a.id].relative_brier == pytest.approx(3 * (0.005 - 0.2525) / 7)
+    assert s[b.id].relative_brier == pytest.approx(3 * (0.5 - 0.2525) / 7)
+    assert s[b.id].brier == pytest.approx(0.5)
+    assert (s[a.id].coverage, s[b.id].coverage) == (pytest.approx(1.0), pytest.approx(3 / 7))
+    assert (s[a.id].forecasts, s[a.id].active_days) == (2, 7)
+    assert s[a.id].first_forecast_at == at(1) and s[a.id].last_forecast_at == at(4)
+    assert s[a.id].resolution_event_id == event.id
+    assert sum(s[a.id].calibration["count"]) == pytest.approx(1.0)  # one p(yes) sample a day, weight 1/active days
+    qs = db_session.get(QuestionScore, q.id)
+    assert qs.window_days == 7 and qs.forecasters == 2 and qs.crowd_brier is not None
+
+
+def test_annulment_removes_scores_and_correction_restores_them(db_session, clock, scene):
+    q, a, b = scene
+    _event(db_session, q, "resolve", "yes")
+    rescore_questions(db_session, clock, [q.id])
+    annul = _event(db_session, q, "annul")
+    assert stale_question_ids(db_session) == [q.id]
+    rescore_questions(db_session, clock, [q.id])
+    assert _scores(db_session, q) == {}
+    qs = db_session.get(QuestionScore, q.id)
+    assert qs.resolution_event_id == annul.id and qs.crowd_brier is None
+    _event(db_session, q, "resolve", "no")
+    rescore_questions(db_session, clock, [q.id])
+    assert _scores(db_session, q)[b.id].brier == pytest.approx(0.5)
+    assert _scores(db_session, q)[a.id].brier == pytest.approx(2 * (3 * 0.9**2 + 4 * 0.95**2) / 7)
+
+
+def test_occurred_at_cuts_the_window(db_session, clock, scene):
+    q, a, b = scene
+    _event(db_session, q, "resolve", "yes", occurred_at=at(3, 12))
+    rescore_questions(db_session, clock, [q.id])
+    s = _scores(db_session, q)
+    assert set(s) == {a.id}  # bob's only forecast came after the event
+    assert s[a.id].brier == pytest.approx(0.02) and s[a.id].forecasts == 1 and s[a.id].active_days == 3
+    assert s[a.id].last_forecast_at == at(1)
+
+
+def test_rebuild_recomputes_everything(runner, sessions, clock, scene, db_session):
+    q, a, b = scene
+    _event(db_session, q, "resolve", "yes")
+    db_session.commit()
+    result = runner.invoke(["scores", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "1 scored" in result.output and "2 score row(s)" in result.output
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Score)) == 2
+        rebuild_all(s, clock)
+        assert s.scalar(select(func.count()).select_from(Score)) == 2
+
+
+def test_early_resolution_is_rescored_once_the_close_passes(db_session, clock, scene):
+    q, a, b = scene
+    _event(db_session, q, "resolve", "yes", occurred_at=at(3, 12))
+    clock.set(at(5))  # resolved early; the scheduled close (7 March) is still ahead
+    rescore_questions(db_session, clock, [q.id])
+    assert _scores(db_session, q)[a.id].calibration is None
+    assert stale_question_ids(db_session, clock.now()) == []
+    clock.set(at(8))
+    assert stale_question_ids(db_session, clock.now()) == [q.id]
+    rescore_questions(db_session, clock, [q.id])
+    assert _scores(db_session, q)[a.id].calibration is not None
