@@ -1,0 +1,160 @@
+"""Forecasts: validate and append one, and read a question's forecasts back.
+
+A forecast is a probability per option. It is only accepted while the question is open by the
+server's clock, and its time is always the server's: a client never supplies ``created_at``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..models import Forecast, ForecastProbability, Question, User
+from . import Conflict, DomainError
+
+MAX_RATIONALE = 5000
+SUM_TOLERANCE = 1e-6
+CLOSED_MESSAGE = "This question is closed for forecasting."
+
+
+class ForecastError(DomainError):
+    """A refused forecast; ``field`` names the option key (or 'rationale') the problem is about."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def format_percent(value: float) -> str:
+    """A percentage for messages: '90%', '99.99%', '33.3%' (no trailing zeros)."""
+    text = f"{value * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def is_open_for_forecasts(question: Question, now) -> bool:
+    """Open means status 'open' and the clock between opens_at (inclusive) and closes_at (exclusive)."""
+    return question.status == "open" and question.opens_at <= now < question.closes_at
+
+
+def validate_probabilities(
+    question: Question, probabilities: Mapping[str, float], bounds: tuple[float, float]
+) -> dict[str, float]:
+    """Check one probability per option, each within ``bounds``, summing to 1; return them by key."""
+    keys = [o.key for o in question.options]
+    unknown = [k for k in probabilities if k not in keys]
+    if unknown:
+        raise ForecastError(f"Unknown option {unknown[0]!r} for this question.")
+    missing = [k for k in keys if k not in probabilities]
+    if missing:
+        label = question.option_by_key(missing[0]).label  # type: ignore[union-attr]
+        raise ForecastError(f"Give a probability for “{label}”.", field=missing[0])
+    low, high = bounds
+    clean: dict[str, float] = {}
+    for option in question.options:
+        value = probabilities[option.key]
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ForecastError(f"“{option.label}”: enter a number.", field=option.key) from None
+        if not math.isfinite(value):
+            raise ForecastError(f"“{option.label}”: enter a number.", field=option.key)
+        # A hair of slack so 1% typed as 0.01 in floating point is not refused at the bound.
+        if value < low - 1e-12 or value > high + 1e-12:
+            raise ForecastError(
+                f"“{option.label}”: {format_percent(value)} is outside the allowed range "
+                f"{format_percent(low)}–{format_percent(high)}.",
+                field=option.key,
+            )
+        clean[option.key] = value
+    total = math.fsum(clean.values())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ForecastError(
+            f"The percentages add up to {format_percent(total)}; they must add up to 100%.", field="total"
+        )
+    return clean
+
+
+def submit_forecast(
+    session: Session,
+    clock: Clock,
+    question: Question,
+    user: User,
+    probabilities: Mapping[str, float],
+    rationale: str = "",
+    bounds: tuple[float, float] = (0.01, 0.99),
+) -> Forecast:
+    """Validate and append a forecast by ``user`` on ``question``, timed by the server's clock.
+
+    ``probabilities`` maps every option key to a probability in [0, 1]. Raises :class:`Conflict`
+    when the question is not open, :class:`ForecastError` for bad numbers or a too long rationale.
+    """
+    now = clock.now()
+    if not is_open_for_forecasts(question, now):
+        raise Conflict(CLOSED_MESSAGE)
+    clean = validate_probabilities(question, probabilities, bounds)
+    rationale = (rationale or "").strip()
+    if len(rationale) > MAX_RATIONALE:
+        raise ForecastError(
+            f"The rationale is {len(rationale)} characters long; the limit is {MAX_RATIONALE}.", field="rationale"
+        )
+    forecast = Forecast(question_id=question.id, user_id=user.id, created_at=now, rationale=rationale)
+    forecast.probabilities = [
+        ForecastProbability(option_id=o.id, probability=clean[o.key]) for o in question.options
+    ]
+    session.add(forecast)
+    session.flush()
+    return forecast
+
+
+def user_forecasts(session: Session, question: Question, user: User) -> list[Forecast]:
+    """``user``'s forecasts on ``question``, oldest first."""
+    return list(
+        session.scalars(
+            select(Forecast)
+            .where(Forecast.question_id == question.id, Forecast.user_id == user.id)
+            .order_by(Forecast.created_at, Forecast.id)
+        )
+    )
+
+
+def question_forecasts(session: Session, question: Question) -> list[Forecast]:
+    """Every forecast on ``question``, oldest first, with probabilities loaded (two queries)."""
+    return list(
+        session.scalars(
+            select(Forecast).where(Forecast.question_id == question.id).order_by(Forecast.created_at, Forecast.id)
+        )
+    )
+
+
+def probabilities_by_key(question: Question, forecast: Forecast) -> dict[str, float]:
+    """A forecast's probabilities keyed by option key, in the question's option order."""
+    by_id = {p.option_id: p.probability for p in forecast.probabilities}
+    return {o.key: by_id.get(o.id, 0.0) for o in question.options}
+
+
+def latest_forecasts_of(session: Session, user: User) -> list[tuple[Question, Forecast, int]]:
+    """Per question ``user`` forecast on: the question, their latest forecast and how many they
+    made, most recently updated first (two queries plus option loading)."""
+    ranked = (
+        select(
+            Forecast.id.label("forecast_id"),
+            func.row_number().over(partition_by=Forecast.question_id,
+                                   order_by=(Forecast.created_at.desc(), Forecast.id.desc())).label("rank"),
+            func.count().over(partition_by=Forecast.question_id).label("n"),
+        )
+        .where(Forecast.user_id == user.id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Question, Forecast, ranked.c.n)
+        .join(ranked, ranked.c.forecast_id == Forecast.id)
+        .join(Question, Question.id == Forecast.question_id)
+        .where(ranked.c.rank == 1)
+        .options(selectinload(Question.options))
+        .order_by(Forecast.created_at.desc(), Forecast.id.desc())
+    ).all()
+    return [(q, f, int(n)) for q, f, n in rows]
