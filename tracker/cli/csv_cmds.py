@@ -1,6 +1,133 @@
-"""(Placeholder: filled in by the issue that owns these commands.)"""
+"""``tracker export`` and ``tracker import``: CSV files (format in docs/csv.md).
+
+Exports write exactly the bytes the web downloads serve, to a file or to standard output.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
 import click
+
+from ..domain import DomainError
+from ..domain.csv_io import CsvImportError, import_forecasts, iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
+from ..domain.scoreboards import ScoreFilter, check_question
+from .context import CliContext, pass_cli
+
+_output = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                       help="Write to this file instead of standard output.")
+
+
+def _write(lines: Iterable[str], output: Path | None) -> None:
+    """Stream encoded lines to a file (binary, so no newline translation) or to stdout."""
+    if output is None:
+        sys.stdout.flush()
+        _copy(lines, sys.stdout.buffer)  # bytes, so no newline translation on any platform
+        return
+    with output.open("wb") as fh:
+        _copy(lines, fh)
+
+
+def _copy(lines: Iterable[str], fh: BinaryIO) -> None:
+    for line in lines:
+        fh.write(line.encode("utf-8"))
+    fh.flush()
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export scoreboards, scores or raw forecasts as CSV."""
+
+
+@export_group.command("scoreboard")
+@click.option("--tag", default=None, help="Only questions with this tag.")
+@click.option("--question", "question", default=None, metavar="SLUG", help="Only this question.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Questions closing on or after this date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Questions closing on or before this date.")
+@_output
+@pass_cli
+def export_scoreboard(cli: CliContext, tag: str | None, question: str | None, since, until, output: Path | None) -> None:
+    """The scoreboard: one row per forecaster (same filters as /scoreboard.csv)."""
+    filters = ScoreFilter(tag=tag, question=question, since=_date(since), until=_date(until))
+    with cli.transaction() as session:
+        try:
+            check_question(session, question)
+            filters.validate()
+        except DomainError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _write(iter_scoreboard_csv(session, filters), output)
+
+
+def _date(value) -> date | None:
+    return value.date() if value is not None else None
+
+
+@export_group.command("scores")
+@_output
+@pass_cli
+def export_scores(cli: CliContext, output: Path | None) -> None:
+    """Stored per-question scores: one row per forecaster and resolved question."""
+    with cli.transaction() as session:
+        _write(iter_scores_csv(session), output)
+
+
+@export_group.command("forecasts")
+@_output
+@pass_cli
+def export_forecasts(cli: CliContext, output: Path | None) -> None:
+    """Every forecast: one row per forecast and option."""
+    with cli.transaction() as session:
+        _write(iter_forecasts_csv(session), output)
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import data from CSV files."""
+
+
+@import_group.command("forecasts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_cli
+def import_forecasts_cmd(cli: CliContext, file: Path) -> None:
+    """Import raw forecasts from FILE (the `tracker export forecasts` format), all or nothing.
+
+    Forecasters are created as needed, without a password. Forecasts already stored are skipped,
+    so running the same import twice changes nothing. Resolved questions are rescored.
+    """
+    show_progress = sys.stderr.isatty()
+    try:
+        with file.open("r", encoding="utf-8-sig", newline="") as fh, cli.transaction() as session:
+            if show_progress:
+                with click.progressbar(length=os.path.getsize(file), label=f"Importing {file.name}",
+                                       file=sys.stderr) as bar:
+                    report = import_forecasts(session, cli.clock, _counting(fh, bar))
+            else:
+                report = import_forecasts(session, cli.clock, fh)
+    except CsvImportError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"error: {file}: {line}", err=True)
+        raise click.ClickException(f"{exc.total} problem(s) in {file}; nothing was imported") from exc
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported") from exc
+    except DomainError as exc:
+        raise click.ClickException(f"{file}: {exc}; nothing was imported") from exc
+    click.echo(
+        f"{report.rows} rows read: {report.added} forecasts added, {report.duplicates} already stored (skipped), "
+        f"{len(report.users_created)} forecasters created, {len(report.rescored)} resolved questions rescored"
+    )
+
+
+def _counting(fh, bar) -> Iterable[str]:
+    """Pass lines through, advancing the progress bar by their size."""
+    for line in fh:
+        bar.update(len(line.encode("utf-8")))
+        yield line
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to ``group``."""
+    group.add_command(export_group)
+    group.add_command(import_group)

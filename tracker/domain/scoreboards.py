@@ -1,0 +1,311 @@
+"""Scoreboards and forecaster profiles from the STORED scores (never from forecasts on a request).
+
+One query reads the Score rows that a board covers into arrays; the means over questions (§8) and
+the calibration of the pooled bin sums (§7) come from :mod:`tracker.scoring`. Only resolved,
+non-annulled questions count (Score rows exist only for those; the status check guards a board
+read between an annulment and its rescoring).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import numpy as np
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from .. import scoring
+from ..models import Forecast, Question, QuestionOption, QuestionScore, QuestionTag, ResolutionEvent, Score, User
+from . import DomainError, NotFound
+from .users import find_user
+
+#: The close date of a scored question: the scheduled close, or the resolution's occurred_at
+#: when the question was resolved early (SCORING.md §2, the effective close).
+EFFECTIVE_CLOSE = case(
+    (ResolutionEvent.occurred_at < Question.closes_at, ResolutionEvent.occurred_at),
+    else_=Question.closes_at,
+)
+
+#: Sortable columns and their better-first direction (True = ascending).
+SORT_COLUMNS: dict[str, bool] = {
+    "rank": True,
+    "forecaster": True,
+    "questions": False,
+    "forecasts": False,
+    "mean_brier": True,
+    "mean_relative_brier": True,
+    "mean_log_score": False,  # ln p: 0 is best, so higher is better
+    "calibration": True,
+    "coverage": False,
+}
+DEFAULT_SORT = "mean_relative_brier"
+
+
+@dataclass(frozen=True)
+class ScoreFilter:
+    """Which questions a board covers. ``since``/``until`` bound the close date, both inclusive."""
+
+    tag: str | None = None
+    question: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def validate(self) -> "ScoreFilter":
+        if self.since and self.until and self.since > self.until:
+            raise DomainError(f"'since' ({self.since}) is after 'until' ({self.until})")
+        return self
+
+    def describe(self) -> str:
+        parts = []
+        if self.question:
+            parts.append(f"question {self.question}")
+        if self.tag:
+            parts.append(f"tag {self.tag}")
+        if self.since or self.until:
+            parts.append(f"closing {self.since or '…'} to {self.until or '…'}")
+        return ", ".join(parts) or "all resolved questions"
+
+
+@dataclass
+class ScoreboardRow:
+    rank: int
+    user_id: int
+    username: str
+    is_demo: bool
+    questions: int
+    forecasts: int
+    mean_brier: float
+    mean_relative_brier: float
+    mean_log_score: float
+    calibration: float  # REL of the pooled bin sums; NaN when no calibration samples yet
+    coverage: float
+
+    def value(self, column: str) -> Any:
+        return self.username.lower() if column == "forecaster" else getattr(self, column)
+
+
+@dataclass
+class _ScoreArrays:
+    """The Score rows of a board, column by column."""
+
+    user_id: np.ndarray
+    question_id: np.ndarray
+    forecasts: np.ndarray
+    brier: np.ndarray
+    relative: np.ndarray
+    log_score: np.ndarray
+    coverage: np.ndarray
+    bins: np.ndarray  # (n, 3, 11): count, sum of forecasts, sum of outcomes
+    close: list[datetime]
+    names: dict[int, tuple[str, bool]]
+
+
+def calibration_bins(stored: dict | None) -> np.ndarray:
+    """A Score row's calibration JSON as a (3, 11) array (zeros while not yet eligible)."""
+    if not stored:
+        return np.zeros((3, scoring.N_BINS))
+    return np.asarray([stored["count"], stored["sum_forecast"], stored["sum_outcome"]], dtype=np.float64)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def _score_query(filters: ScoreFilter):
+    stmt = (
+        select(Score.user_id, User.username, User.is_demo, Score.question_id, Score.forecasts, Score.brier,
+               Score.relative_brier, Score.log_score, Score.coverage, Score.calibration,
+               EFFECTIVE_CLOSE.label("close"))
+        .join(Question, Question.id == Score.question_id)
+        .join(User, User.id == Score.user_id)
+        .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
+        .where(Question.status == "resolved")
+        .order_by(Score.user_id, Score.question_id)
+    )
+    if filters.question:
+        stmt = stmt.where(Question.slug == filters.question)
+    if filters.tag:
+        stmt = stmt.where(Question.id.in_(select(QuestionTag.question_id).where(QuestionTag.tag == filters.tag)))
+    if filters.since:
+        stmt = stmt.where(EFFECTIVE_CLOSE >= _day_start(filters.since))
+    if filters.until:
+        stmt = stmt.where(EFFECTIVE_CLOSE < _day_start(filters.until + timedelta(days=1)))
+    return stmt
+
+
+def load_scores(session: Session, filters: ScoreFilter) -> _ScoreArrays:
+    """One query: the stored scores a board covers, as arrays."""
+    rows = session.execute(_score_query(filters.validate())).all()
+    names = {r.user_id: (r.username, bool(r.is_demo)) for r in rows}
+    return _ScoreArrays(
+        user_id=np.fromiter((r.user_id for r in rows), dtype=np.int64, count=len(rows)),
+        question_id=np.fromiter((r.question_id for r in rows), dtype=np.int64, count=len(rows)),
+        forecasts=np.fromiter((r.forecasts for r in rows), dtype=np.float64, count=len(rows)),
+        brier=np.fromiter((_nan(r.brier) for r in rows), dtype=np.float64, count=len(rows)),
+        relative=np.fromiter((_nan(r.relative_brier) for r in rows), dtype=np.float64, count=len(rows)),
+        log_score=np.fromiter((_nan(r.log_score) for r in rows), dtype=np.float64, count=len(rows)),
+        coverage=np.fromiter((_nan(r.coverage) for r in rows), dtype=np.float64, count=len(rows)),
+        bins=np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS),
+        close=[r.close for r in rows],
+        names=names,
+    )
+
+
+def check_question(session: Session, slug: str | None) -> Question | None:
+    """A per-question board needs a question that exists (a 404 otherwise)."""
+    if not slug:
+        return None
+    question = session.scalar(select(Question).where(Question.slug == slug))
+    if question is None:
+        raise NotFound(f"There is no question {slug!r}.")
+    return question
+
+
+def tag_names(session: Session) -> list[str]:
+    """Every tag in use, for the board's tag menu."""
+    return list(session.scalars(select(QuestionTag.tag).distinct().order_by(QuestionTag.tag)))
+
+
+def crowd_score(session: Session, question: Question) -> QuestionScore | None:
+    """The stored facts of a question's last scoring run (the crowd's own scores among them)."""
+    return session.get(QuestionScore, question.id) if question.status == "resolved" else None
+
+
+def scoreboard(
+    session: Session,
+    filters: ScoreFilter | None = None,
+    sort: str = "rank",
+    descending: bool | None = None,
+    min_questions: int = 0,
+) -> list[ScoreboardRow]:
+    """One row per forecaster with a stored score in the filtered set, ranked by mean relative Brier.
+
+    ``rank`` always follows the mean relative Brier (ties share a rank); ``sort`` only reorders.
+    ``min_questions`` drops forecasters with fewer scored questions before ranking.
+    """
+    if sort not in SORT_COLUMNS:
+        raise DomainError(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_COLUMNS)}")
+    data = load_scores(session, filters or ScoreFilter())
+    if len(data.user_id) == 0:
+        return []
+    users, mean_brier, _ = scoring.group_mean(data.user_id, data.brier)
+    _, mean_relative, _ = scoring.group_mean(data.user_id, data.relative)
+    _, mean_log, _ = scoring.group_mean(data.user_id, data.log_score)
+    _, mean_coverage, _ = scoring.group_mean(data.user_id, data.coverage)
+    _, forecasts = scoring.group_sum(data.user_id, data.forecasts)
+    _, questions = scoring.group_sum(data.user_id, np.ones(len(data.user_id)))
+    _, pooled = scoring.group_sum(data.user_id, data.bins)
+    calibration = scoring.calibration_from_bin_sums(pooled[:, 0], pooled[:, 1], pooled[:, 2])
+    rows = [
+        ScoreboardRow(
+            rank=0, user_id=int(uid), username=data.names[int(uid)][0], is_demo=data.names[int(uid)][1],
+            questions=int(questions[i]), forecasts=int(forecasts[i]), mean_brier=float(mean_brier[i]),
+            mean_relative_brier=float(mean_relative[i]), mean_log_score=float(mean_log[i]),
+            calibration=float(calibration.reliability[i]), coverage=float(mean_coverage[i]),
+        )
+        for i, uid in enumerate(users)
+        if questions[i] >= min_questions
+    ]
+    _assign_ranks(rows)
+    return sort_rows(rows, sort, descending)
+
+
+def _assign_ranks(rows: list[ScoreboardRow]) -> None:
+    """Competition ranking ("1, 2, 2, 4") by mean relative Brier, lower first; ties by name for order."""
+    rows.sort(key=lambda r: (np.isnan(r.mean_relative_brier), r.mean_relative_brier, r.username.lower()))
+    previous, rank = None, 0
+    for position, row in enumerate(rows, 1):
+        if row.mean_relative_brier != previous:
+            rank, previous = position, row.mean_relative_brier
+        row.rank = rank
+
+
+def sort_rows(rows: list[ScoreboardRow], column: str, descending: bool | None = None) -> list[ScoreboardRow]:
+    """Order by ``column`` (default direction: better first); missing values always last."""
+    if descending is None:
+        descending = not SORT_COLUMNS[column]
+    present = [r for r in rows if not _missing(r.value(column))]
+    absent = [r for r in rows if _missing(r.value(column))]
+    # Two stable sorts: ties keep rank order whichever way the column runs.
+    present.sort(key=lambda r: (r.rank, r.username.lower()))
+    present.sort(key=lambda r: r.value(column), reverse=descending)
+    return present + sorted(absent, key=lambda r: (r.rank, r.username.lower()))
+
+
+def _missing(value: Any) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+# --- forecaster profile ----------------------------------------------------------------------
+
+@dataclass
+class ProfileQuestion:
+    slug: str
+    title: str
+    close: datetime
+    outcome: str
+    forecasts: int
+    active_days: int
+    brier: float
+    relative_brier: float
+    log_score: float
+    coverage: float
+
+
+@dataclass
+class Profile:
+    user: User
+    questions: list[ProfileQuestion]
+    board_row: ScoreboardRow | None  # the forecaster's row on the overall board
+    board_size: int
+    calibration: scoring.Calibration
+    mean_brier: float = np.nan
+    mean_relative_brier: float = np.nan
+    mean_log_score: float = np.nan
+    open_forecasts: int = 0
+
+
+def forecaster_profile(session: Session, username: str) -> Profile:
+    """A forecaster's stored scores: per-question rows by close date, means and pooled calibration."""
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound(f"There is no forecaster {username!r}.")
+    rows = session.execute(
+        select(Question.slug, Question.title, EFFECTIVE_CLOSE.label("close"), QuestionOption.label.label("outcome"),
+               Score.forecasts, Score.active_days, Score.brier, Score.relative_brier, Score.log_score,
+               Score.coverage, Score.calibration)
+        .join(Question, Question.id == Score.question_id)
+        .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
+        .join(QuestionOption, QuestionOption.id == ResolutionEvent.outcome_option_id)
+        .where(Score.user_id == user.id, Question.status == "resolved")
+        .order_by(EFFECTIVE_CLOSE, Question.slug)
+    ).all()
+    questions = [
+        ProfileQuestion(r.slug, r.title, r.close, r.outcome, r.forecasts, r.active_days, _nan(r.brier),
+                        _nan(r.relative_brier), _nan(r.log_score), _nan(r.coverage))
+        for r in rows
+    ]
+    bins = np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS)
+    pooled = bins.sum(axis=0)  # bin sums are additive across questions (§7)
+    board = scoreboard(session)
+    profile = Profile(
+        user=user,
+        questions=questions,
+        board_row=next((r for r in board if r.user_id == user.id), None),
+        board_size=len(board),
+        calibration=scoring.calibration_from_bin_sums(pooled[0], pooled[1], pooled[2]),
+        mean_brier=scoring.mean_over_questions(np.array([q.brier for q in questions]))[0],
+        mean_relative_brier=scoring.mean_over_questions(np.array([q.relative_brier for q in questions]))[0],
+        mean_log_score=scoring.mean_over_questions(np.array([q.log_score for q in questions]))[0],
+    )
+    profile.open_forecasts = session.scalar(
+        select(func.count()).select_from(Forecast).join(Question, Question.id == Forecast.question_id)
+        .where(Forecast.user_id == user.id, Question.status != "resolved")
+    ) or 0
+    return profile
+
