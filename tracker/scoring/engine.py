@@ -1,0 +1,201 @@
+"""Score a batch of questions and their forecasts in one vectorised pass (SCORING.md §1–§7)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
+from .brier import brier_scores
+from .calibration import bin_sums
+from .crowd import crowd_probabilities
+from .logscore import baseline_scores, log_scores
+from .medians import interval_middles, layered_interval_middles
+from .relative import median_sum_from, relative_brier
+from .timeline import Standing, standing_forecasts, utc_day
+
+
+def score_questions(questions: Questions, forecasts: Forecasts, crowd: bool = True) -> Scores:
+    """Score every forecaster on every question of a batch, and each question's crowd.
+
+    Questions that are annulled, unresolved (outcome -1) or whose effective close falls on a day
+    before ``opens_at`` get no pair rows and NaN crowd scores. Forecasts after the effective close
+    are ignored; forecasts before ``opens_at`` stand from the window's first day. With
+    ``crowd=False`` the crowd's scores are skipped (NaN): they need a median per option.
+    """
+    n_q = len(questions)
+    effective_close = np.fmin(questions.closes_at, questions.occurred_at)
+    day_open = utc_day(questions.opens_at)
+    day_close = utc_day(np.nan_to_num(effective_close, nan=0.0))
+    window_days = day_close - day_open + 1
+    scored = (
+        ~questions.annulled
+        & (questions.outcome >= 0)
+        & (questions.outcome < questions.n_options)
+        & np.isfinite(effective_close)
+        & (window_days >= 1)
+    )
+    window_days = np.where(scored, window_days, 0)
+
+    q_all = forecasts.question
+    if len(q_all) and (q_all.min() < 0 or q_all.max() >= n_q):
+        raise ValueError("Forecasts.question must index into Questions")
+    counted = scored[q_all] & (forecasts.time <= effective_close[q_all])
+    if np.any(questions.n_options[scored] > forecasts.probs.shape[1]):
+        raise ValueError("Forecasts.probs has fewer columns than some question has options")
+    rows = np.flatnonzero(counted)
+    q = q_all[rows]
+    time = forecasts.time[rows]
+    tick = np.maximum(utc_day(time), day_open[q])
+    standing = standing_forecasts(q, forecasts.forecaster[rows], time, tick, day_close)
+
+    kept_row = rows[standing.row]
+    kq = q_all[kept_row]
+    k_max = int(questions.n_options[scored].max()) if scored.any() else 2
+    probs = forecasts.probs[kept_row, :k_max]
+    n_options = questions.n_options[kq]
+    outcome = questions.outcome[kq]
+    brier = brier_scores(probs, n_options, outcome, questions.ordered[kq])
+    logs = log_scores(probs, outcome)
+    baseline = baseline_scores(probs, n_options, outcome)
+
+    n_pairs = len(standing.pair_first)
+    length = standing.length.astype(np.float64)
+
+    def per_pair(values: np.ndarray) -> np.ndarray:
+        return np.bincount(standing.pair, weights=values, minlength=n_pairs)
+
+    active = np.bincount(standing.pair, weights=length, minlength=n_pairs)
+    brier_day_sum = per_pair(length * brier)
+    pair_q = standing.pair_group
+    pair_window = window_days[pair_q].astype(np.float64)
+
+    segment_median, yes_median = _daily_brier_medians(
+        standing, probs, brier, n_options, questions
+    )
+    segment_length = standing.segment_length.astype(np.float64)
+    median_after = median_sum_from(segment_median, segment_length, standing.segment_group)
+    first_segment = standing.segment[standing.pair_first]
+    relative = relative_brier(brier_day_sum, median_after[first_segment], pair_window)
+
+    calibration = _pair_calibration(
+        probs, n_options, outcome, questions.closes_at_passed[kq], length / active[standing.pair],
+        standing.pair, n_pairs,
+    )
+    pairs = PairScores(
+        question=pair_q,
+        forecaster=standing.pair_forecaster,
+        brier=brier_day_sum / active,
+        log_score=per_pair(length * logs) / active,
+        relative_brier=relative,
+        baseline=per_pair(length * baseline) / pair_window,
+        coverage=active / pair_window,
+        active_days=active.astype(np.int64),
+        n_forecasts=standing.pair_raw_count,
+        calibration_count=calibration[0],
+        calibration_sum_forecast=calibration[1],
+        calibration_sum_outcome=calibration[2],
+    )
+    if crowd:
+        crowd_brier, crowd_log = _crowd_scores(standing, probs, n_options, yes_median, questions)
+    else:
+        crowd_brier = crowd_log = np.full(n_q, np.nan)
+    question_scores = QuestionScores(
+        scored=scored,
+        window_days=window_days,
+        effective_close=effective_close,
+        n_forecasters=np.bincount(pair_q, minlength=n_q),
+        crowd_brier=crowd_brier,
+        crowd_log_score=crowd_log,
+    )
+    return Scores(pairs=pairs, questions=question_scores)
+
+
+def _pair_calibration(
+    probs: np.ndarray,
+    n_options: np.ndarray,
+    outcome: np.ndarray,
+    eligible: np.ndarray,
+    weight: np.ndarray,
+    pair: np.ndarray,
+    n_pairs: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pair calibration bin sums of the standing forecasts' samples (§7).
+
+    Binary questions give one sample per day (the yes probability); questions with more options
+    give one yes/no sample per option. ``weight`` is segment length / active days, i.e. each day
+    weighted 1 / active days.
+    """
+    binary = np.flatnonzero(eligible & (n_options == 2))
+    several = np.flatnonzero(eligible & (n_options > 2))
+    # Options of multi-option rows as a dense (rows, K_max) block; padding columns get weight 0.
+    in_question = np.arange(probs.shape[1]) < n_options[several, None]
+    block_weight = np.where(in_question, weight[several, None], 0.0)
+    occurred = np.arange(probs.shape[1]) == outcome[several, None]
+    return bin_sums(
+        np.concatenate((probs[binary, 0], probs[several].ravel())),
+        np.concatenate((outcome[binary] == 0, occurred.ravel())),
+        np.concatenate((weight[binary], block_weight.ravel())),
+        key=np.concatenate((pair[binary], np.repeat(pair[several], probs.shape[1]))),
+        n_keys=n_pairs,
+    )
+
+
+def _daily_brier_medians(
+    standing: Standing,
+    probs: np.ndarray,
+    brier: np.ndarray,
+    n_options: np.ndarray,
+    questions: Questions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The median of the forecasters' daily Brier scores on each segment (§4), shape (S,), and
+    on binary questions' segments the median yes probability (NaN elsewhere).
+
+    A binary Brier score is monotone in the yes probability, so the two middle Brier scores are
+    the Brier scores of the two middle yes probabilities; ranking p_yes instead makes the binary
+    crowd (§6) and the Brier median one computation.
+    """
+    binary = n_options == 2
+    value = np.where(binary, probs[:, 0], brier)
+    low, high, _ = interval_middles(
+        standing.segment, standing.end_segment, value, standing.segment_group, standing.by_segment
+    )
+    segment_binary = questions.n_options[standing.segment_group] == 2
+    yes = (questions.outcome[standing.segment_group] == 0).astype(np.float64)
+    binary_median = (2.0 * (low - yes) ** 2 + 2.0 * (high - yes) ** 2) / 2.0
+    middle = (low + high) / 2.0
+    return np.where(segment_binary, binary_median, middle), np.where(segment_binary, middle, np.nan)
+
+
+def _crowd_scores(
+    standing: Standing,
+    probs: np.ndarray,
+    n_options: np.ndarray,
+    yes_median: np.ndarray,
+    questions: Questions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time-averaged Brier and log score of each question's daily crowd forecast (§6).
+
+    Binary questions reuse the yes medians; other questions need one median per option.
+    """
+    n_q = len(questions)
+    valid = np.arange(probs.shape[1]) < np.where(n_options == 2, 0, n_options)[:, None]
+    low, high = layered_interval_middles(
+        standing.segment, standing.end_segment, probs, valid, standing.segment_group,
+        standing.by_segment,
+    )
+    medians = (low + high) / 2.0
+    binary = ~np.isnan(yes_median)
+    medians[binary, 0] = yes_median[binary]
+    segment_group = standing.segment_group
+    segment_length = standing.segment_length.astype(np.float64)
+    k = questions.n_options[segment_group]
+    outcome = questions.outcome[segment_group]
+    crowd = crowd_probabilities(medians, k)
+    brier = brier_scores(crowd, k, outcome, questions.ordered[segment_group])
+    logs = log_scores(crowd, outcome)
+    days = np.bincount(segment_group, weights=segment_length, minlength=n_q)
+    brier_sum = np.bincount(segment_group, weights=segment_length * brier, minlength=n_q)
+    log_sum = np.bincount(segment_group, weights=segment_length * logs, minlength=n_q)
+    has = days > 0
+    safe = np.where(has, days, 1.0)
+    return np.where(has, brier_sum / safe, np.nan), np.where(has, log_sum / safe, np.nan)
