@@ -63,7 +63,7 @@ def test_scores_csv_columns_and_values(client, history):
 def test_forecasts_csv_is_exact_and_neutralises_formulas(client, sessions, history):
     with sessions() as session:
         q = make_question(session, "exact", utc(2017, 6, 1), utc(2017, 6, 5), kind="multiple_choice",
-                          options=["a", "b", "c"])
+                          options=["a", "b", "c"], status="closed")
         user = make_user(session, "@eve")  # a name a spreadsheet would read as a formula
         add_forecast(session, q, user, [0.1, 0.2, 0.7], utc(2017, 6, 2, 3, 4, 5, 123456),
                      rationale="+1 because\nreasons, \"quoted\"")
@@ -84,6 +84,22 @@ def test_forecasts_csv_is_exact_and_neutralises_formulas(client, sessions, histo
     # Binary "no" rows carry the stored complement exactly: 1 - 0.8 in floating point.
     no_row = next(r for r in everything if r["question"] == "q1-four-days" and r["option"] == "no")
     assert float(no_row["probability"]) == 1.0 - 0.8
+
+
+def test_forecasts_on_open_questions_are_only_exported_for_admins(app, client, sessions, runner, history):
+    with sessions() as session:
+        q = make_question(session, "still-open", utc(2026, 11, 1), utc(2027, 12, 31), status="open")
+        add_forecast(session, q, make_user(session, "olga"), 0.3, utc(2026, 11, 20))
+        make_user(session, "root-admin", role="admin")
+        session.commit()
+    public = client.get("/forecasts.csv")
+    assert public.status_code == 200 and b"still-open" not in public.data
+    assert runner.invoke(["export", "forecasts"]).stdout_bytes == public.data
+    assert client.get("/forecasts.csv?include_open=1").status_code == 403
+    client.post("/auth/login", data={"username": "root-admin", "password": "password123"})
+    full = client.get("/forecasts.csv?include_open=1")
+    assert full.status_code == 200 and b"still-open,olga" in full.data
+    assert runner.invoke(["export", "forecasts", "--include-open"]).stdout_bytes == full.data
 
 
 def test_unknown_question_on_cli_export(runner, history):

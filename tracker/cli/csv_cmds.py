@@ -77,11 +77,13 @@ def export_scores(cli: CliContext, output: Path | None) -> None:
 
 @export_group.command("forecasts")
 @_output
+@click.option("--include-open", is_flag=True,
+              help="Also forecasts on questions still open (hidden by default to avoid herding).")
 @pass_cli
-def export_forecasts(cli: CliContext, output: Path | None) -> None:
-    """Every forecast: one row per forecast and option."""
+def export_forecasts(cli: CliContext, output: Path | None, include_open: bool) -> None:
+    """Raw forecasts on questions no longer open: one row per forecast and option."""
     with cli.transaction() as session:
-        _write(iter_forecasts_csv(session), output)
+        _write(iter_forecasts_csv(session, include_open=include_open), output)
 
 
 @click.group("import")

@@ -135,8 +135,12 @@ def iter_scores_csv(session: Session) -> Iterator[str]:
         ])
 
 
-def iter_forecasts_csv(session: Session) -> Iterator[str]:
-    """Every stored forecast: one line per forecast and option, in question, time, forecaster order."""
+def iter_forecasts_csv(session: Session, include_open: bool = False) -> Iterator[str]:
+    """Stored forecasts: one line per forecast and option, in question, time, forecaster order.
+
+    Forecasts on questions still open (or not yet open) are left out unless ``include_open``:
+    showing individual forecasts before the close would invite herding.
+    """
     writer = _LineWriter()
     yield writer.line(FORECAST_COLUMNS)
     stmt = (
@@ -149,6 +153,8 @@ def iter_forecasts_csv(session: Session) -> Iterator[str]:
         .order_by(Question.slug, Forecast.created_at, User.username, Forecast.id, QuestionOption.position)
         .execution_options(yield_per=YIELD_PER)
     )
+    if not include_open:
+        stmt = stmt.where(Question.status.not_in(("draft", "open")))
     for r in session.execute(stmt):
         yield writer.line([
             neutralise(r.slug), neutralise(r.username), format_time(r.created_at), neutralise(r.key),

@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask_login import current_user
 from markupsafe import Markup
 from matplotlib.ticker import PercentFormatter
 
@@ -205,5 +206,9 @@ def scores_csv():
 
 @bp.route("/forecasts.csv")
 def forecasts_csv():
-    """Every forecast, one line per option."""
-    return _csv_response(iter_forecasts_csv, "forecasts.csv")
+    """Raw forecasts, one line per option. Forecasts on open questions are for admins only
+    (``?include_open=1``), as on the question pages: showing them early invites herding."""
+    include_open = request.args.get("include_open") == "1"
+    if include_open and not (current_user.is_authenticated and current_user.is_admin):
+        abort(403, "Forecasts on open questions are only exported for admins.")
+    return _csv_response(lambda session: iter_forecasts_csv(session, include_open=include_open), "forecasts.csv")
