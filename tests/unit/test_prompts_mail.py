@@ -1,0 +1,177 @@
+"""Prompt email: sent over real SMTP (a local aiosmtpd server) after the commit, once per admin,
+only by the run that recorded the prompt; the outcome is stored on the prompt row."""
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import make_question, make_user
+from tracker.app_state import build_state
+from tracker.domain.mail import MailError, parse_smtp_url
+from tracker.models import Prompt
+from tracker.scheduler import run_prompts
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpSink:
+    """A real SMTP server on 127.0.0.1 that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], object]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def to(self, address: str) -> list:
+        return [m for _f, rcpt, m in self.messages if address in rcpt]
+
+
+@pytest.fixture
+def smtp_sink():
+    """Yields (sink, port); the server stops after the test."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def state(settings, clock):
+    st = build_state(settings, clock)
+    yield st
+    st.engine.dispose()
+
+
+def arrange(sessions):
+    with sessions.begin() as s:
+        a = make_user(s, "alice", role="admin")
+        a.email = "alice@example.org"
+        b = make_user(s, "bea", role="admin")
+        b.email = "bea@example.org"
+        make_user(s, "carl", role="admin")  # no email address
+        f = make_user(s, "fred")
+        f.email = "fred@example.org"  # a forecaster: never prompted
+        make_question(s, "closed-q", opens_at=NOW - timedelta(days=9), closes_at=NOW - timedelta(days=1),
+                      status="closed", title="Will it rain?")
+
+
+def all_prompts(sessions) -> list[Prompt]:
+    with sessions() as s:
+        return list(s.scalars(select(Prompt).order_by(Prompt.id)))
+
+
+def test_each_admin_with_an_email_gets_each_prompt_once(state, smtp_sink):
+    sink, port = smtp_sink
+    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{port}", mail_from="tracker@example.org",
+                             base_url="https://forecasts.example.org")
+    arrange(state.sessions)
+    assert run_prompts(state) == {"prompts": 1, "emailed": 1}
+    assert run_prompts(state) == {"prompts": 0, "emailed": 0}  # second run: nothing new, nothing resent
+    assert sorted(r for _f, rcpt, _m in sink.messages for r in rcpt) == ["alice@example.org", "bea@example.org"]
+    msg = sink.to("alice@example.org")[0]
+    assert msg["From"] == "tracker@example.org" and "Will it rain?" in msg["Subject"]
+    body = msg.get_payload(decode=True).decode()
+    assert "https://forecasts.example.org/admin/questions/closed-q/resolve" in body and "awaits resolution" in body
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.delivery == "emailed to 2 admins" and prompt.emailed_at == NOW
+
+
+def test_without_smtp_the_prompt_is_logged_and_still_in_the_inbox(state, caplog):
+    arrange(state.sessions)
+    with caplog.at_level("INFO", logger="tracker.domain.prompts"):
+        run_prompts(state)
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.delivery == "logged: no SMTP server configured" and prompt.emailed_at is None
+    assert "Will it rain?" in caplog.text
+
+
+def test_an_unreachable_smtp_server_is_recorded_and_not_retried(state, clock):
+    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    arrange(state.sessions)
+    run_prompts(state)
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.delivery.startswith("failed for 2 of 2") and "cannot connect" in prompt.delivery
+    assert prompt.emailed_at is None
+    clock.advance(hours=1)
+    assert run_prompts(state)["prompts"] == 0  # the prompt stays recorded once
+
+
+def test_smtp_login_is_used_when_the_url_has_credentials(state):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    seen: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        seen.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    sink, port = SmtpSink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    try:
+        state.settings = replace(state.settings, smtp_url=f"smtp://tracker%40x:p%3Ass@127.0.0.1:{port}")
+        arrange(state.sessions)
+        run_prompts(state)
+    finally:
+        controller.stop()
+    assert seen == [("tracker@x", "p:ss")]
+    assert len(sink.messages) == 2
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("smtp://mail.local", ("mail.local", 25, None, None, False, False)),
+    ("smtp://u:p@mail.local:2525", ("mail.local", 2525, "u", "p", False, False)),
+    ("smtps://u:p%40x@mail.example.org", ("mail.example.org", 465, "u", "p@x", True, False)),
+    ("smtp+starttls://u:p@mail.example.org", ("mail.example.org", 587, "u", "p", False, True)),
+])
+def test_smtp_urls(url, expected):
+    c = parse_smtp_url(url)
+    assert (c.host, c.port, c.username, c.password, c.tls, c.starttls) == expected
+
+
+def test_the_password_is_never_in_the_repr():
+    assert "s3cret" not in repr(parse_smtp_url("smtps://u:s3cret@mail.example.org"))
+
+
+@pytest.mark.parametrize("url", ["http://mail.local", "smtp://", "smtp://host:notaport"])
+def test_bad_smtp_urls_are_refused(url):
+    with pytest.raises(MailError):
+        parse_smtp_url(url)
+
+
+def test_required_starttls_is_not_skipped_silently(state, smtp_sink):
+    sink, port = smtp_sink  # this server offers no STARTTLS
+    state.settings = replace(state.settings, smtp_url=f"smtp+starttls://u:p@127.0.0.1:{port}")
+    arrange(state.sessions)
+    run_prompts(state)
+    (prompt,) = all_prompts(state.sessions)
+    assert "STARTTLS" in prompt.delivery and prompt.delivery.startswith("failed for 2 of 2")
+    assert sink.messages == []
+
+
+def test_passwords_go_in_clear_only_to_this_machine():
+    from tracker.domain.mail import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("mail.example.org") and not _is_loopback("10.0.0.5")

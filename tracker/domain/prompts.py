@@ -1,0 +1,205 @@
+"""Resolution prompts: reminders to admins until a closed question is resolved or annulled.
+
+Schedule, per unresolved question (``N`` = ``Settings.prompt_every_days``):
+
+- step 0 when the question closes (``closes_at``),
+- step 1 at its ``resolve_by`` date,
+- step k >= 2 at ``resolve_by + (k - 1) * N days``,
+
+until it is resolved or annulled. Each (question, step) is recorded once: the insert is
+``INSERT ... ON CONFLICT DO NOTHING`` on the unique key, so a second run or a second scheduler
+process inserts nothing. Only the latest due step is created: a scheduler that was down for weeks
+records one prompt for the step due now, not a burst of stale ones (the earlier steps are skipped
+for good). When ``resolve_by`` equals ``closes_at`` the first prompt is therefore step 1.
+
+Email goes out after the commit that recorded the prompt, and only from the process whose insert
+created the row (the ids returned by :func:`create_due_prompts`); the outcome is stored on the row.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..clock import Clock
+from ..config import Settings
+from ..models import Prompt, Question, User
+from .lifecycle import FINAL_STATUSES
+from .mail import MailError, parse_smtp_url, send_messages
+
+log = logging.getLogger(__name__)
+
+# The admin page a prompt links to (tracker.web.admin serves it).
+RESOLVE_PATH = "/admin/questions/{slug}/resolve"
+
+
+@dataclass(frozen=True)
+class PromptMail:
+    """What one prompt's email needs, read inside a transaction and sent after it."""
+
+    prompt_id: int
+    subject: str
+    body: str
+    recipients: tuple[str, ...]
+
+
+def due_step(question: Question, now: datetime, every_days: int) -> tuple[int, datetime] | None:
+    """The latest prompt step due at ``now`` and when it fell due, or None before the close."""
+    if now < question.closes_at:
+        return None
+    if now < question.resolve_by:
+        return 0, question.closes_at
+    period = timedelta(days=every_days)
+    k = (now - question.resolve_by) // period
+    return 1 + k, question.resolve_by + k * period
+
+
+def prompt_message(question: Question, step: int, due_at: datetime, every_days: int) -> str:
+    """The text shown in the inbox and sent by email."""
+    title = f"“{question.title}” ({question.slug})"
+    if step == 0:
+        return (f"{title} closed on {question.closes_at:%Y-%m-%d %H:%M} UTC and awaits resolution "
+                f"(resolve by {question.resolve_by:%Y-%m-%d}).")
+    if step == 1:
+        return f"{title} reached its resolve-by date {question.resolve_by:%Y-%m-%d} and is still unresolved."
+    days = (step - 1) * every_days
+    return (f"{title} is still unresolved {days} days after its resolve-by date "
+            f"{question.resolve_by:%Y-%m-%d} (reminder {step - 1}).")
+
+
+def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[int]:
+    """Record the prompt due now for every closed, unresolved question; return the ids this call
+    inserted (a row another process or an earlier run inserted is not returned)."""
+    now = clock.now()
+    questions = session.scalars(
+        select(Question).where(Question.status.not_in(FINAL_STATUSES), Question.closes_at <= now)
+        .order_by(Question.closes_at, Question.id)
+    ).all()
+    if not questions:
+        return []
+    latest = dict(session.execute(
+        select(Prompt.question_id, func.max(Prompt.step))
+        .where(Prompt.question_id.in_([q.id for q in questions])).group_by(Prompt.question_id)
+    ).all())
+    inserted: list[int] = []
+    for question in questions:
+        due = due_step(question, now, every_days)
+        if due is None:
+            continue
+        step, due_at = due
+        if latest.get(question.id, -1) >= step:
+            continue  # this step (or a later one) is already recorded
+        prompt_id = _insert_once(session, {
+            "question_id": question.id, "step": step, "due_at": due_at,
+            "message": prompt_message(question, step, due_at, every_days), "created_at": now,
+            "delivery": "pending",
+        })
+        if prompt_id is not None:
+            inserted.append(prompt_id)
+    return inserted
+
+
+def _insert_once(session: Session, values: dict) -> int | None:
+    """INSERT ... ON CONFLICT (question_id, step) DO NOTHING RETURNING id: the id, or None when the
+    row already existed (inserted by another process)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = (insert(Prompt).values(**values)
+                .on_conflict_do_nothing(index_elements=["question_id", "step"]).returning(Prompt.id))
+        return session.execute(stmt).scalar_one_or_none()
+    # Other databases: a savepoint keeps the outer transaction usable after a duplicate.
+    try:
+        with session.begin_nested():
+            prompt = Prompt(**values)
+            session.add(prompt)
+        return prompt.id
+    except IntegrityError:
+        return None
+
+
+def admin_emails(session: Session) -> list[str]:
+    """Addresses of every admin that has one."""
+    return list(session.scalars(
+        select(User.email).where(User.role == "admin", User.email.is_not(None), User.email != "")
+        .order_by(User.id)
+    ))
+
+
+def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) -> list[PromptMail]:
+    """Read what the emails for ``prompt_ids`` need (inside a transaction; sending comes later)."""
+    if not prompt_ids:
+        return []
+    recipients = tuple(admin_emails(session))
+    mails = []
+    for prompt in session.scalars(select(Prompt).where(Prompt.id.in_(prompt_ids)).order_by(Prompt.id)):
+        question = session.get(Question, prompt.question_id)
+        link = settings.base_url.rstrip("/") + RESOLVE_PATH.format(slug=question.slug)
+        subject = f"[Forecast tracker] Resolve: {question.title}"
+        if prompt.step >= 2:
+            subject = f"[Forecast tracker] Reminder {prompt.step - 1}: resolve {question.title}"
+        body = f"{prompt.message}\n\nResolve or annul it here:\n{link}\n"
+        mails.append(PromptMail(prompt.id, subject, body, recipients))
+    return mails
+
+
+def send_prompt_mail(settings: Settings, mails: list[PromptMail]) -> dict[int, tuple[bool, str]]:
+    """Send each prompt to each admin (one message per admin) over SMTP, or log it when no SMTP
+    server is configured. Returns ``{prompt_id: (emailed, delivery text)}``. Never raises for a mail
+    failure: the prompt is already recorded and shows in the inbox."""
+    results: dict[int, tuple[bool, str]] = {}
+    if not mails:
+        return results
+    if not settings.smtp_url:
+        for mail in mails:
+            log.info("prompt %s (no TRACKER_SMTP_URL, not emailed): %s", mail.prompt_id, mail.subject)
+            results[mail.prompt_id] = (False, "logged: no SMTP server configured")
+        return results
+    try:
+        config = parse_smtp_url(settings.smtp_url)
+    except MailError as exc:
+        return {mail.prompt_id: (False, f"failed: {exc}") for mail in mails}
+    outgoing: list[tuple[PromptMail, str, EmailMessage]] = []
+    for mail in mails:
+        if not mail.recipients:
+            results[mail.prompt_id] = (False, "not emailed: no admin has an email address")
+        for address in mail.recipients:
+            msg = EmailMessage()
+            msg["From"] = settings.mail_from
+            msg["To"] = address
+            msg["Subject"] = mail.subject
+            msg.set_content(mail.body)
+            outgoing.append((mail, address, msg))
+    errors = send_messages(config, [msg for *_, msg in outgoing])
+    for mail in mails:
+        if not mail.recipients:
+            continue
+        sent = [addr for (m, addr, _), err in zip(outgoing, errors) if m is mail and err is None]
+        failed = [f"{addr}: {err}" for (m, addr, _), err in zip(outgoing, errors) if m is mail and err]
+        if failed:
+            log.warning("prompt %s: email failed for %s", mail.prompt_id, "; ".join(failed))
+            text = f"failed for {len(failed)} of {len(mail.recipients)}: " + "; ".join(failed)
+        else:
+            text = f"emailed to {len(sent)} admin{'s' if len(sent) != 1 else ''}"
+        results[mail.prompt_id] = (bool(sent), text)
+    return results
+
+
+def record_delivery(session: Session, clock: Clock, results: dict[int, tuple[bool, str]]) -> None:
+    """Store how each prompt's email went (``emailed_at`` set when at least one admin got it)."""
+    now = clock.now()
+    for prompt_id, (emailed, delivery) in results.items():
+        prompt = session.get(Prompt, prompt_id)
+        if prompt is None:
+            continue
+        prompt.delivery = delivery[:200]
+        if emailed:
+            prompt.emailed_at = now
