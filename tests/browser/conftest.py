@@ -7,7 +7,6 @@ under a server running beside them.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.factories import add_forecast, make_question, make_user
 from tracker.db import make_engine, make_session_factory, transaction
 from tracker.models import QuestionScore, ResolutionEvent, Score
@@ -33,12 +33,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 class LiveServer:
     url: str
     database_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seed(database_url: str) -> None:

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import add_forecast, make_question, make_user
-from tests.unit.test_prompts_mail import smtp_sink  # noqa: F401  (fixture: a local SMTP server)
 from tracker.clock import iso
 from tracker.db import make_engine, make_session_factory
 from tracker.models import Prompt, Question, QuestionScore, ResolutionEvent, Score, StatusChange
@@ -131,7 +130,7 @@ def run_migrations(database_url: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_two_schedulers_on_postgresql_duplicate_nothing(fresh_pg_url, tmp_path, smtp_sink):  # noqa: F811
+def test_two_schedulers_on_postgresql_duplicate_nothing(fresh_pg_url, tmp_path, smtp_sink):
     sink, port = smtp_sink
     run_migrations(fresh_pg_url, tmp_path)
     engine = make_engine(fresh_pg_url)
@@ -172,7 +171,7 @@ def test_two_schedulers_on_postgresql_duplicate_nothing(fresh_pg_url, tmp_path, 
         engine.dispose()
 
 
-def test_restart_after_a_long_stop_catches_up_once(settings, tmp_path, smtp_sink):  # noqa: F811
+def test_restart_after_a_long_stop_catches_up_once(settings, tmp_path, smtp_sink):
     """Stop the scheduler, let a month pass, start it again: each missed change happens once, and
     only the current prompt step is recorded (no burst of stale reminders)."""
     sink, port = smtp_sink

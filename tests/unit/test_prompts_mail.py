@@ -2,14 +2,13 @@
 only by the run that recorded the prompt; the outcome is stored on the prompt row."""
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from email import message_from_bytes
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import SmtpSink, free_port
 from tests.factories import make_question, make_user
 from tracker.app_state import build_state
 from tracker.domain.mail import MailError, parse_smtp_url
@@ -17,41 +16,6 @@ from tracker.models import Prompt
 from tracker.scheduler import run_prompts
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SmtpSink:
-    """A real SMTP server on 127.0.0.1 that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], object]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def to(self, address: str) -> list:
-        return [m for _f, rcpt, m in self.messages if address in rcpt]
-
-
-@pytest.fixture
-def smtp_sink():
-    """Yields (sink, port); the server stops after the test."""
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
