@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +34,29 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 class LiveServer:
     url: str
     database_url: str
+
+
+@contextmanager
+def serve_process(env: dict[str, str], folder: Path, wait_path: str = "/") -> Iterator[str]:
+    """Run ``tracker serve`` (no scheduler, one worker) as a real process; yield its base URL."""
+    port = free_port()
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "serve", "--no-scheduler", "--port", str(port), "--workers", "1"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url + wait_path, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def seed(database_url: str) -> None:
@@ -103,24 +127,8 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     subprocess.run([sys.executable, "-m", "tracker", "db", "upgrade"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     seed(database_url)
-    port = free_port()
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tracker", "serve", "--no-scheduler", "--port", str(port), "--workers", "1"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url + "/", proc)
+    with serve_process(env, folder) as url:
         yield LiveServer(url=url, database_url=database_url)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ROOT, LiveServer, _wait_until_up, free_port
+from tests.browser.conftest import ROOT, LiveServer, serve_process
 
 pytestmark = pytest.mark.browser
 
@@ -24,24 +24,8 @@ def demo_server(tmp_path_factory) -> Iterator[tuple[LiveServer, dict[str, str]]]
            "TRACKER_INSTANCE": str(folder), "TRACKER_ENV": "test"}
     for args in (["db", "upgrade"], ["demo"]):
         subprocess.run([sys.executable, "-m", "tracker", *args], env=env, cwd=ROOT, check=True, capture_output=True)
-    port = free_port()
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tracker", "serve", "--no-scheduler", "--port", str(port), "--workers", "1"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url + "/scoreboard", proc)
+    with serve_process(env, folder, wait_path="/scoreboard") as url:
         yield LiveServer(url=url, database_url=database_url), env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_scoreboard_page_and_csv_download_equals_cli(demo_server, page: Page, artifacts_dir, tmp_path):

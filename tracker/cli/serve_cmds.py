@@ -1,7 +1,6 @@
 """``tracker serve``: the web server and the scheduler together, for the local default."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
