@@ -14,6 +14,16 @@ def binary_probs(p_yes: np.ndarray) -> np.ndarray:
     return np.stack([p_yes, 1.0 - p_yes], axis=1)
 
 
+def take_columns(probs: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """``probs[i, column[i]]`` for each row of a 2-D array (a flat take, cheaper than
+    ``take_along_axis``)."""
+    n, k_max = probs.shape
+    if n == 0 or int(column.min()) < 0 or int(column.max()) >= k_max:
+        return np.take_along_axis(probs, column[:, None], axis=1)[:, 0]
+    flat = np.ascontiguousarray(probs).reshape(-1)
+    return flat.take(np.arange(0, n * k_max, k_max) + column)
+
+
 def brier_scores(
     probs: np.ndarray,
     n_options: np.ndarray | int,
@@ -34,12 +44,13 @@ def brier_scores(
     ordered = np.broadcast_to(np.asarray(ordered, dtype=bool), (n,))
     # sum_k (p_k - o_k)^2 = sum_k p_k^2 - 2 p_outcome + 1; padding columns hold p = 0, and this
     # form reads the (n, K_max) array once instead of building (p - o) temporaries.
-    p_outcome = np.take_along_axis(probs, outcome[:, None], axis=1)[:, 0]
+    p_outcome = take_columns(probs, outcome)
     plain = np.einsum("ij,ij->i", probs, probs) - 2.0 * p_outcome + 1.0
     # Binary: 2 (p_yes - o_yes)^2 from the yes column alone, the same expression the daily
     # medians use, so stored p_no rounding cannot make a lone forecaster differ from the median.
     binary = n_options == 2
-    plain[binary] = 2.0 * (probs[binary, 0] - (outcome[binary] == 0)) ** 2
+    if binary.any():
+        plain = np.where(binary, 2.0 * (probs[:, 0] - (outcome == 0)) ** 2, plain)
     if not ordered.any():
         return plain
 

@@ -39,19 +39,33 @@ def bin_sums(
     result arrays have shape (11,); with ``key`` (ints in [0, n_keys)) they are (n_keys, 11).
     """
     p = np.asarray(p, dtype=np.float64)
-    occurred = np.asarray(occurred, dtype=np.float64)
     weight = np.ones(len(p)) if weight is None else np.asarray(weight, dtype=np.float64)
-    cell = calibration_bin(p)
     shape: tuple[int, ...] = (N_BINS,)
-    if key is not None:
+    if key is None:
+        cell = calibration_bin(p)
+    else:
         key = np.asarray(key, dtype=np.int64)
         n_keys = int(n_keys if n_keys is not None else (key.max() + 1 if len(key) else 0))
-        cell += key * N_BINS
         shape = (n_keys, N_BINS)
+        # The bin as in calibration_bin, offset by key * N_BINS while still float (exact).
+        scaled = np.multiply(p, 10.0)
+        scaled += 0.5
+        scaled += 1e-9
+        np.floor(scaled, out=scaled)
+        np.clip(scaled, 0, N_BINS - 1, out=scaled)
+        scaled += key * float(N_BINS)
+        cell = scaled.astype(np.int64)
     size = int(np.prod(shape))
     count = np.bincount(cell, weights=weight, minlength=size)
     sum_forecast = np.bincount(cell, weights=weight * p, minlength=size)
-    sum_outcome = np.bincount(cell, weights=weight * occurred, minlength=size)
+    occurred = np.asarray(occurred)
+    if occurred.dtype == bool:
+        # Samples that did not occur add exactly 0.0: leave them out.
+        hit = np.flatnonzero(occurred)
+        sum_outcome = np.bincount(cell.take(hit), weights=weight.take(hit), minlength=size)
+    else:
+        occurred = occurred.astype(np.float64)
+        sum_outcome = np.bincount(cell, weights=weight * occurred, minlength=size)
     return count.reshape(shape), sum_forecast.reshape(shape), sum_outcome.reshape(shape)
 
 

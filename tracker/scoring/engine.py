@@ -8,7 +8,12 @@ from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .brier import brier_scores
 from .calibration import bin_sums
 from .crowd import crowd_probabilities
-from .logscore import baseline_scores, log_scores
+from .logscore import (
+    baseline_of_outcome_probability,
+    log_of_outcome_probability,
+    log_scores,
+    outcome_probability,
+)
 from .medians import interval_middles, layered_interval_middles
 from .relative import median_sum_from, relative_brier
 from .timeline import Standing, standing_forecasts, utc_day
@@ -46,18 +51,17 @@ def score_questions(questions: Questions, forecasts: Forecasts, crowd: bool = Tr
     q = q_all[rows]
     time = forecasts.time[rows]
     tick = np.maximum(utc_day(time), day_open[q])
-    standing = standing_forecasts(q, forecasts.forecaster[rows], time, tick, day_close)
+    standing = standing_forecasts(q, forecasts.forecaster.take(rows), time, tick, day_close)
+    del counted, q, time, tick  # free per-forecast arrays early: memory is held to one batch
 
-    kept_row = rows[standing.row]
-    kq = q_all[kept_row]
+    kept_row = rows.take(standing.row)
+    kq = q_all.take(kept_row)
     k_max = int(questions.n_options[scored].max()) if scored.any() else 2
-    probs = forecasts.probs[kept_row, :k_max]
-    n_options = questions.n_options[kq]
-    outcome = questions.outcome[kq]
-    brier = brier_scores(probs, n_options, outcome, questions.ordered[kq])
-    logs = log_scores(probs, outcome)
-    baseline = baseline_scores(probs, n_options, outcome)
-
+    # A row take is several times cheaper than fancy indexing of a 2-D array.
+    probs = np.take(forecasts.probs[:, :k_max], kept_row, axis=0)
+    n_options = questions.n_options.take(kq)
+    outcome = questions.outcome.take(kq)
+    brier = brier_scores(probs, n_options, outcome, questions.ordered.take(kq))
     n_pairs = len(standing.pair_first)
     length = standing.length.astype(np.float64)
 
@@ -66,28 +70,33 @@ def score_questions(questions: Questions, forecasts: Forecasts, crowd: bool = Tr
 
     active = np.bincount(standing.pair, weights=length, minlength=n_pairs)
     brier_day_sum = per_pair(length * brier)
+    p_outcome = outcome_probability(probs, outcome)
+    log_day_sum = per_pair(length * log_of_outcome_probability(p_outcome))
+    baseline_day_sum = per_pair(length * baseline_of_outcome_probability(p_outcome, n_options))
+    del p_outcome
     pair_q = standing.pair_group
-    pair_window = window_days[pair_q].astype(np.float64)
-
-    segment_median, yes_median = _daily_brier_medians(
-        standing, probs, brier, n_options, questions
-    )
-    segment_length = standing.segment_length.astype(np.float64)
-    median_after = median_sum_from(segment_median, segment_length, standing.segment_group)
-    first_segment = standing.segment[standing.pair_first]
-    relative = relative_brier(brier_day_sum, median_after[first_segment], pair_window)
+    pair_window = window_days.take(pair_q).astype(np.float64)
 
     calibration = _pair_calibration(
-        probs, n_options, outcome, questions.closes_at_passed[kq], length / active[standing.pair],
-        standing.pair, n_pairs,
+        probs, n_options, outcome, questions.closes_at_passed.take(kq),
+        length / active.take(standing.pair), standing.pair, n_pairs,
     )
+    binary = n_options == 2
+    value = np.where(binary, probs[:, 0], brier)
+    if not crowd:
+        del probs  # the medians' working memory can reuse it
+    segment_median, yes_median = _daily_brier_medians(standing, value, questions)
+    segment_length = standing.segment_length.astype(np.float64)
+    median_after = median_sum_from(segment_median, segment_length, standing.segment_group)
+    first_segment = standing.segment.take(standing.pair_first)
+    relative = relative_brier(brier_day_sum, median_after.take(first_segment), pair_window)
     pairs = PairScores(
         question=pair_q,
         forecaster=standing.pair_forecaster,
         brier=brier_day_sum / active,
-        log_score=per_pair(length * logs) / active,
+        log_score=log_day_sum / active,
         relative_brier=relative,
-        baseline=per_pair(length * baseline) / pair_window,
+        baseline=baseline_day_sum / pair_window,
         coverage=active / pair_window,
         active_days=active.astype(np.int64),
         n_forecasts=standing.pair_raw_count,
@@ -127,35 +136,31 @@ def _pair_calibration(
     """
     binary = np.flatnonzero(eligible & (n_options == 2))
     several = np.flatnonzero(eligible & (n_options > 2))
-    # Options of multi-option rows as a dense (rows, K_max) block; padding columns get weight 0.
-    in_question = np.arange(probs.shape[1]) < n_options[several, None]
-    block_weight = np.where(in_question, weight[several, None], 0.0)
-    occurred = np.arange(probs.shape[1]) == outcome[several, None]
+    # Options of multi-option rows, row by row (padding columns are not samples).
+    several_options = n_options.take(several)
+    column = np.arange(probs.shape[1])
+    in_question = column < several_options[:, None]
+    occurred = column == outcome.take(several)[:, None]
     return bin_sums(
-        np.concatenate((probs[binary, 0], probs[several].ravel())),
-        np.concatenate((outcome[binary] == 0, occurred.ravel())),
-        np.concatenate((weight[binary], block_weight.ravel())),
-        key=np.concatenate((pair[binary], np.repeat(pair[several], probs.shape[1]))),
+        np.concatenate((probs[:, 0].take(binary), np.take(probs, several, axis=0)[in_question])),
+        np.concatenate((outcome.take(binary) == 0, occurred[in_question])),
+        np.concatenate((weight.take(binary), np.repeat(weight.take(several), several_options))),
+        key=np.concatenate((pair.take(binary), np.repeat(pair.take(several), several_options))),
         n_keys=n_pairs,
     )
 
 
 def _daily_brier_medians(
-    standing: Standing,
-    probs: np.ndarray,
-    brier: np.ndarray,
-    n_options: np.ndarray,
-    questions: Questions,
+    standing: Standing, value: np.ndarray, questions: Questions
 ) -> tuple[np.ndarray, np.ndarray]:
     """The median of the forecasters' daily Brier scores on each segment (§4), shape (S,), and
     on binary questions' segments the median yes probability (NaN elsewhere).
 
     A binary Brier score is monotone in the yes probability, so the two middle Brier scores are
     the Brier scores of the two middle yes probabilities; ranking p_yes instead makes the binary
-    crowd (§6) and the Brier median one computation.
+    crowd (§6) and the Brier median one computation. ``value`` (E,) is each kept forecast's yes
+    probability on binary questions and its Brier score elsewhere.
     """
-    binary = n_options == 2
-    value = np.where(binary, probs[:, 0], brier)
     low, high, _ = interval_middles(
         standing.segment, standing.end_segment, value, standing.segment_group, standing.by_segment
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .brier import take_columns
+
 #: Probabilities of the outcome are clipped below at this value before taking logs.
 LOG_FLOOR = 0.001
 
@@ -12,13 +14,17 @@ def outcome_probability(probs: np.ndarray, outcome: np.ndarray | int) -> np.ndar
     """The probability each row gave to the option that occurred, clipped below at LOG_FLOOR."""
     probs = np.asarray(probs, dtype=np.float64)
     outcome = np.broadcast_to(np.asarray(outcome, dtype=np.int64), (probs.shape[0],))
-    p = np.take_along_axis(probs, outcome[:, None], axis=1)[:, 0]
-    return np.maximum(p, LOG_FLOOR)
+    return np.maximum(take_columns(probs, outcome), LOG_FLOOR)
 
 
 def log_scores(probs: np.ndarray, outcome: np.ndarray | int) -> np.ndarray:
     """Daily log score ``ln p_outcome`` (0 best) of each row of ``probs`` (n, K_max)."""
-    return np.log(outcome_probability(probs, outcome))
+    return log_of_outcome_probability(outcome_probability(probs, outcome))
+
+
+def log_of_outcome_probability(p: np.ndarray) -> np.ndarray:
+    """Daily log score from ``outcome_probability``'s clipped probabilities."""
+    return np.log(p)
 
 
 def baseline_scores(
@@ -29,5 +35,10 @@ def baseline_scores(
     The same 0.001 floor as the log score applies, so a confident miss costs a finite amount.
     """
     p = outcome_probability(probs, outcome)
+    return baseline_of_outcome_probability(p, n_options)
+
+
+def baseline_of_outcome_probability(p: np.ndarray, n_options: np.ndarray | int) -> np.ndarray:
+    """Daily Baseline score from ``outcome_probability``'s clipped probabilities."""
     k = np.broadcast_to(np.asarray(n_options, dtype=np.float64), p.shape)
     return 100.0 * np.log(k * p) / np.log(k)

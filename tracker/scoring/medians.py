@@ -4,21 +4,25 @@ Each kept forecast is an interval of segments ``[start, end]`` carrying a value,
 a segment is over the intervals covering it. Listing every (segment, forecaster) pair would cost
 segments × forecasters per question, so instead each group (question) ranks its values once and
 keeps, per segment, a bitset of the ranks alive there. Bitsets are built from toggles (an interval
-switches its rank bit on at its start and off after its end) and a running XOR along the
-segments; the k-th set bit of a bitset is found with byte popcounts, one cumulative sum over the
-whole batch and a select table. Cost: one row-wise sort of the values plus, per segment, a
-handful of vector operations over (group size / 8) bytes.
+switches its rank bit on at its start and off after its end, summed by one bincount) and a running
+XOR along the segments. The k-th set bit of a segment's bitset is found with byte popcounts, one
+running count over the chunk (non-decreasing, so one ``searchsorted`` finds the byte) and a
+select table; the upper middle rank is usually in the same byte. Cost: one row-wise sort of the
+values plus, per segment, a few vector operations over (group size / 8) bytes.
 
-Groups are processed in classes of similar size (bitsets padded to a power of two), and each
-class in chunks of bounded memory: the only Python loops run over these few classes and chunks.
+Bitsets are row-major (a segment's words are adjacent), so a group's toggles land in a small
+block of memory. Groups are processed in classes of equal bitset width (words rounded up to one
+of four steps per doubling), and each class in chunks of bounded memory (CHUNK_WORDS): the only
+Python loops run over these few classes and chunks. Small chunks keep the working set in cache
+and let the allocator reuse memory instead of mapping fresh pages.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Word-slots (32 bits each) of bitset per chunk; bounds a chunk's memory to some tens of MB.
-CHUNK_WORDS = 1 << 20
+#: Word-slots (32 bits each) of bitset per chunk; bounds a chunk's memory to a few MB.
+CHUNK_WORDS = 1 << 17
 
 _POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
 # _SELECT[byte, k] is the position of the k-th set bit of byte (0-based, lowest first).
@@ -40,7 +44,7 @@ def interval_middles(
     ``start``/``end`` (E,) are inclusive segment indices of each interval and ``value`` (E,) its
     value. ``segment_group`` (S,) gives each segment's group; a group's segments are contiguous,
     groups are in increasing order, and no interval leaves its group. ``by_start`` may pass a
-    stable argsort of ``start`` the caller already has.
+    stable argsort of ``start`` the caller already has (any order sorted by ``start`` will do).
 
     Returns ``(low, high, count)`` of shape (S,): with n covering values sorted, ``low`` is the
     value at (n-1)//2 and ``high`` at n//2 (equal when n is odd), so the ``numpy.median`` is
@@ -55,43 +59,66 @@ def interval_middles(
     if by_start is None:
         by_start = np.argsort(start, kind="stable")
     # In start order the intervals are also in group order, as groups own contiguous segments.
-    start, end, value = start[by_start], end[by_start], np.asarray(value, np.float64)[by_start]
+    start = np.asarray(start, dtype=np.int64).take(by_start)
+    end = np.asarray(end, dtype=np.int64).take(by_start)
+    value = np.asarray(value, dtype=np.float64).take(by_start)
+    segment_group = np.asarray(segment_group, dtype=np.int64)
     n_groups = int(segment_group[-1]) + 1
-    item_group = segment_group[start]
+    item_group = segment_group.take(start)
     group_size = np.bincount(item_group, minlength=n_groups)
     group_segments = np.bincount(segment_group, minlength=n_groups)
-    first_segment = np.concatenate(([0], np.cumsum(group_segments)[:-1]))
+    first_segment = np.zeros(n_groups, dtype=np.int64)
+    np.cumsum(group_segments[:-1], out=first_segment[1:])
 
-    # Bitset width in 32-bit words, rounded up to a power of two: that is the group's class.
-    words = np.maximum((group_size + 31) // 32, 1)
-    width_class = np.ceil(np.log2(words)).astype(np.int64)
-    width_class[group_size == 0] = -1
-    group_order = np.argsort(width_class, kind="stable")
-    group_order = group_order[width_class[group_order] >= 0]
-    item_order = np.argsort(width_class[item_group], kind="stable")  # class-major, group order kept
+    # A group's bitset is one row of ``width`` 32-bit words per segment; groups are processed in
+    # classes of equal width (the word count rounded up to one of four steps per doubling).
+    width = _class_width(np.maximum((group_size + 31) >> 5, 1))
+    width[group_size == 0] = 0
+    if int(width.max()) < 1 << 16:
+        key = width.astype(np.uint16)
+        group_order = np.argsort(key, kind="stable")
+        item_order = np.argsort(key.take(item_group), kind="stable")  # radix sorts
+    else:
+        group_order = np.argsort(width, kind="stable")
+        item_order = np.argsort(width.take(item_group), kind="stable")
+    skip = int(np.count_nonzero(width == 0))
+    group_order = group_order[skip:]
 
     # Contiguous runs of groups (and of their items) per chunk.
-    sorted_class = width_class[group_order]
-    cost = (group_segments[group_order] + 1) << sorted_class
-    class_start = np.concatenate(([True], sorted_class[1:] != sorted_class[:-1]))
+    sorted_width = width.take(group_order)
+    cost = (group_segments.take(group_order) + 1) * sorted_width
+    class_start = np.ones(len(group_order), dtype=bool)
+    class_start[1:] = sorted_width[1:] != sorted_width[:-1]
     chunk_id = np.cumsum(class_start) * (1 << 40) + _running_chunk(cost, class_start)
     boundaries = np.flatnonzero(np.concatenate(([True], chunk_id[1:] != chunk_id[:-1], [True])))
-    item_bounds = np.concatenate(([0], np.cumsum(group_size[group_order])))
-    for first, last in zip(boundaries[:-1], boundaries[1:]):  # loop over classes and chunks
-        groups = group_order[first:last]
+    item_bounds = np.zeros(len(group_order) + 1, dtype=np.int64)
+    np.cumsum(group_size.take(group_order), out=item_bounds[1:])
+    for first, last in zip(boundaries[:-1].tolist(), boundaries[1:].tolist()):
+        # loop over classes and chunks
         items = item_order[item_bounds[first] : item_bounds[last]]
+        groups = group_order[first:last]
         lo, hi, n, segments = _chunk_middles(
-            groups,
-            int(1 << sorted_class[first]),
-            item_group[items],
-            start[items],
-            end[items],
-            value[items],
-            group_segments,
-            first_segment,
+            int(sorted_width[first]),
+            group_size.take(groups),
+            group_segments.take(groups),
+            first_segment.take(groups),
+            start.take(items),
+            end.take(items),
+            value.take(items),
         )
         low[segments], high[segments], count[segments] = lo, hi, n
     return low, high, count
+
+
+def _class_width(words: np.ndarray) -> np.ndarray:
+    """Words rounded up to 1..8, then four steps per doubling (10, 12, 14, 16, 20, ...)."""
+    words = np.asarray(words, dtype=np.int64)
+    step = np.ones_like(words)
+    big = words > 8
+    if big.any():
+        magnitude = np.floor(np.log2(words[big])).astype(np.int64)
+        step[big] = 1 << np.maximum(magnitude - 2, 0)
+    return (words + step - 1) // step * step
 
 
 def _running_chunk(cost: np.ndarray, class_start: np.ndarray) -> np.ndarray:
@@ -102,75 +129,101 @@ def _running_chunk(cost: np.ndarray, class_start: np.ndarray) -> np.ndarray:
 
 
 def _chunk_middles(
-    groups: np.ndarray,
     n_words: int,
-    item_group: np.ndarray,
+    sizes: np.ndarray,
+    group_segments: np.ndarray,
+    first_segment: np.ndarray,
     start: np.ndarray,
     end: np.ndarray,
     value: np.ndarray,
-    group_segments: np.ndarray,
-    first_segment: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Middle values for every segment of ``groups`` (one chunk, one bitset width)."""
-    n_local = len(groups)
-    local = np.empty(int(groups.max()) + 1, dtype=np.int64)
-    local[groups] = np.arange(n_local)
-    item_local = local[item_group]
-    sizes = np.bincount(item_local, minlength=n_local)
-    item_offset = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    position = np.arange(len(item_local)) - item_offset[item_local]
+    """Middle values for every covered segment of some groups of one bitset width.
 
-    # Rank the values within each group by sorting the rows of a padded matrix.
+    ``sizes``, ``group_segments`` and ``first_segment`` are per group (G,); the items (``start``,
+    ``end``, ``value``) are ordered by group, ``sizes[i]`` of them for group i.
+    """
+    n_local = len(sizes)
     n_bits = 32 * n_words
-    padded = np.full((n_local, n_bits), np.inf)
-    padded[item_local, position] = value
-    order = np.argsort(padded, axis=1)
-    sorted_values = np.take_along_axis(padded, order, axis=1)
-    rank_of = np.empty_like(order)
-    np.put_along_axis(rank_of, order, np.arange(n_bits)[None, :], axis=1)
-    rank = rank_of[item_local, position]
+    n_items = len(value)
+    item_offset = np.zeros(n_local, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=item_offset[1:])
+    item_local = np.repeat(np.arange(n_local), sizes)
+    position = np.arange(n_items) - item_offset.take(item_local)
+
+    # Rank the values within each group by sorting the rows of a padded matrix; padding (inf)
+    # sorts last, so a row's first sizes[i] sorted entries are its items.
+    padded = np.full(n_local * n_bits, np.inf)
+    row_base = item_local * n_bits
+    padded[row_base + position] = value
+    order = np.argsort(padded.reshape(n_local, n_bits), axis=1).ravel()
+    # Walk the items in rank order: the item at rank j of group i, and its value.
+    ranked = order.take(row_base + position) + item_offset.take(item_local)
+    sorted_values = value.take(ranked)
+    rank = position
 
     # Rows: each group's segments plus one terminal row that absorbs the final switch-offs, so
-    # every group's toggles cancel before the next group's rows begin.
-    rows_per_group = group_segments[groups] + 1
-    row_offset = np.concatenate(([0], np.cumsum(rows_per_group)[:-1]))
-    n_rows = int(rows_per_group.sum())
-    segment_base = first_segment[groups]
-    on_row = row_offset[item_local] + start - segment_base[item_local]
-    off_row = row_offset[item_local] + end + 1 - segment_base[item_local]
-    toggle_rows = np.concatenate((on_row, off_row))
-    toggle_rank = np.concatenate((rank, rank))
+    # every group's toggles cancel before the next group's rows begin. Row-major words.
+    rows_per_group = group_segments + 1
+    row_offset = np.zeros(n_local, dtype=np.int64)
+    np.cumsum(rows_per_group[:-1], out=row_offset[1:])
+    n_rows = int(row_offset[-1] + rows_per_group[-1])
+    shift = (row_offset - first_segment).take(item_local)
+    word = rank >> 5
+    on_slot = (start.take(ranked) + shift) * n_words + word
+    off_slot = (end.take(ranked) + shift + 1) * n_words + word
+    bit = np.ldexp(1.0, (rank & 31).astype(np.int32))
     # Each (row, rank) is toggled at most once, so summing distinct powers of two is exact.
-    slot = (toggle_rank >> 5) * n_rows + toggle_rows
-    toggles = np.bincount(slot, weights=np.ldexp(1.0, toggle_rank & 31), minlength=n_words * n_rows)
-    bitsets = np.bitwise_xor.accumulate(toggles.astype(np.uint32).reshape(n_words, n_rows), axis=1)
-    # Word w of every row holds ranks 32w..32w+31; rows run along the long axis, so the running
-    # count over a row's words is a few long vector additions.
-    count_type = np.int16 if n_bits < 1 << 15 else np.int32
-    below = np.cumsum(_popcount32(bitsets), axis=0, dtype=count_type)  # alive ranks < 32(w+1)
-    n_all = below[-1]
+    toggles = np.bincount(
+        np.concatenate((on_slot, off_slot)),
+        weights=np.concatenate((bit, bit)),
+        minlength=n_rows * n_words,
+    )
+    bitsets = toggles.astype(np.uint32).reshape(n_rows, n_words)
+    np.bitwise_xor.accumulate(bitsets, axis=0, out=bitsets)
 
-    lo_all = np.full(n_rows, np.nan)
-    hi_all = np.full(n_rows, np.nan)
-    columns = np.arange(n_rows)
-    row_group = np.repeat(np.arange(n_local), rows_per_group)
-    for k, out in (((n_all - 1) // 2, lo_all), (n_all // 2, hi_all)):  # the two middle ranks
-        word = np.sum(below <= k, axis=0, dtype=np.int64)
-        word = np.minimum(word, n_words - 1)  # rows with nothing alive; discarded below
-        k_in_word = k - np.where(word > 0, below[np.maximum(word - 1, 0), columns], 0)
-        rank = word * 32 + _select32(bitsets[word, columns], k_in_word)
-        out[:] = sorted_values[row_group, rank]
+    # Bytes of every row, lowest ranks first; a running count of set bits over the whole chunk is
+    # non-decreasing, so the byte holding a row's k-th alive rank is found by one searchsorted.
+    as_bytes = bitsets.astype("<u4", copy=False).view(np.uint8).reshape(-1)
+    row_bytes = 4 * n_words
+    ones = _popcount8(as_bytes)
+    # int32 counts: a chunk holds far fewer than 2**31 bits (see CHUNK_WORDS).
+    count_type = np.int32 if len(as_bytes) * 8 < 1 << 31 else np.int64
+    running = np.cumsum(ones, dtype=count_type)
+    at_row_end = running[row_bytes - 1 :: row_bytes]
+    before_row = np.zeros(n_rows, dtype=count_type)
+    before_row[1:] = at_row_end[:-1]
+    n_all = at_row_end - before_row
+    rows = np.flatnonzero(n_all)  # terminal rows are always empty
+    n = n_all.take(rows)
+    row_group = np.repeat(np.arange(n_local), rows_per_group).take(rows)
+    row_start = before_row.take(rows)
+    first_rank = item_offset.take(row_group) - rows * (8 * row_bytes)
+    # The lower middle rank k = (n-1)//2: the byte whose running count first passes it.
+    target = row_start + ((n - 1) >> 1)
+    byte = np.searchsorted(running, target + 1)
+    k_in_byte = (target - (running.take(byte) - ones.take(byte))).astype(np.int64)
+    byte_value = as_bytes.take(byte).astype(np.int64)
+    low_rank = first_rank + byte * 8 + _SELECT.take(byte_value * 8 + k_in_byte)
+    # The upper one is the same rank when n is odd, else the next alive rank: in the same byte,
+    # or the lowest set bit of the next non-empty byte.
+    k_in_byte += (n & 1) ^ 1
+    later = np.flatnonzero(k_in_byte >= ones.take(byte))
+    if len(later):
+        byte = byte.copy()
+        byte[later] = np.searchsorted(running, target.take(later) + 2)
+        k_in_byte[later] = 0
+        byte_value[later] = as_bytes.take(byte.take(later))
+    high_rank = first_rank + byte * 8 + _SELECT.take(byte_value * 8 + k_in_byte)
+    out = [sorted_values.take(low_rank), sorted_values.take(high_rank)]
+    segments = first_segment.take(row_group) + rows - row_offset.take(row_group)
+    return out[0], out[1], n, segments
 
-    # Keep segment rows (not terminal rows) where something is alive.
-    is_terminal = np.zeros(n_rows, dtype=bool)
-    is_terminal[row_offset + rows_per_group - 1] = True
-    rows = np.flatnonzero(~is_terminal)
-    n = n_all[rows].astype(np.int64)
-    segments = segment_base[row_group[rows]] + rows - row_offset[row_group[rows]]
-    has = n > 0
-    lo = np.where(has, lo_all[rows], np.nan)
-    hi = np.where(has, hi_all[rows], np.nan)
-    return lo, hi, n, segments
+
+def _popcount8(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint8."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(values)
+    return _POPCOUNT.take(values)
 
 
 def _popcount32(words: np.ndarray) -> np.ndarray:
@@ -184,14 +237,18 @@ def _popcount32(words: np.ndarray) -> np.ndarray:
 def _select32(word: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Position of the k-th (0-based) set bit of each uint32 word; k must be < its popcount."""
     word = word.astype(np.int64)
-    byte_counts = [_POPCOUNT[(word >> shift) & 0xFF].astype(np.int64) for shift in (0, 8, 16)]
-    upto_1 = byte_counts[0]
-    upto_2 = upto_1 + byte_counts[1]
-    upto_3 = upto_2 + byte_counts[2]
-    byte = (upto_1 <= k).astype(np.int64) + (upto_2 <= k) + (upto_3 <= k)
-    skipped = np.choose(byte, [np.zeros_like(k), upto_1, upto_2, upto_3])
-    byte_value = (word >> (8 * byte)) & 0xFF
-    return 8 * byte + _SELECT[byte_value, np.clip(k - skipped, 0, 7)]
+    k = k.astype(np.int64)
+    low = word & 0xFFFF
+    below = _POPCOUNT.take(low & 0xFF).astype(np.int64) + _POPCOUNT.take(low >> 8)
+    upper = k >= below
+    half = np.where(upper, word >> 16, low)
+    k = k - np.where(upper, below, 0)
+    below = _POPCOUNT.take(half & 0xFF).astype(np.int64)
+    upper_byte = k >= below
+    byte = np.where(upper_byte, half >> 8, half & 0xFF)
+    k = k - np.where(upper_byte, below, 0)
+    offset = (upper << 4) + (upper_byte << 3)
+    return offset + _SELECT.take(byte * 8 + np.clip(k, 0, 7))
 
 
 def interval_medians(

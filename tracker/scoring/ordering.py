@@ -12,14 +12,16 @@ def lex_order(*keys: np.ndarray) -> np.ndarray:
     stable argsort on uint16 is a linear-time radix sort, so this beats a comparison sort.
     """
     n = len(keys[0]) if keys else 0
-    order = np.arange(n)
+    order = None
     if n < 2:
-        return order
+        return np.arange(n)
     for key in reversed(keys):
         key = np.asarray(key, dtype=np.int64)
         low = int(key.min())
         span = int(key.max()) - low
         for shift in range(0, max(span.bit_length(), 1), 16):
-            digit = ((key[order] - low) >> shift & 0xFFFF).astype(np.uint16)
-            order = order[np.argsort(digit, kind="stable")]
-    return order
+            in_order = key if order is None else key.take(order)
+            digit = ((in_order - low) >> shift & 0xFFFF).astype(np.uint16)
+            step = np.argsort(digit, kind="stable")
+            order = step if order is None else order.take(step)
+    return order if order is not None else np.arange(n)

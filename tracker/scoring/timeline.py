@@ -50,7 +50,7 @@ class Standing:
     length: np.ndarray  # (E,) number of ticks it stands, >= 1
     segment: np.ndarray  # (E,) segment in which it starts
     end_segment: np.ndarray  # (E,) last segment in which it stands
-    by_segment: np.ndarray  # (E,) kept indices ordered by (segment, forecaster)
+    by_segment: np.ndarray  # (E,) kept indices ordered by segment
     pair_group: np.ndarray  # (P,)
     pair_forecaster: np.ndarray  # (P,)
     pair_first: np.ndarray  # (P,) index of the pair's first kept forecast
@@ -60,25 +60,29 @@ class Standing:
     segment_length: np.ndarray  # (S,) ticks, >= 1
 
 
-def _pair_time_order(group: np.ndarray, forecaster: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Row order by (group, forecaster, time, input position).
+def _pair_time_order(
+    group: np.ndarray, forecaster: np.ndarray, time: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """Row order by (group, forecaster, time, input position), and whether the input rows are
+    already in (group, time) order.
 
     Rows from a query ordered by time, or by (question, time), need only a radix sort by
     (group, forecaster); other orders pay for a sort by time first. Ties keep input order.
     """
     if len(group) < 2:
-        return np.arange(len(group))
+        return np.arange(len(group)), True
     later = time[1:] >= time[:-1]
     same_group = group[1:] == group[:-1]
+    group_up = group[1:] > group[:-1]
+    group_time_ordered = bool(np.all(group_up | (same_group & later)))
     same_pair = same_group & (forecaster[1:] == forecaster[:-1])
-    rising = (group[1:] > group[:-1]) | (same_group & (forecaster[1:] > forecaster[:-1]))
+    rising = group_up | (same_group & (forecaster[1:] > forecaster[:-1]))
     if np.all(rising | (same_pair & later)):
-        return np.arange(len(group))
-    time_ordered = bool(np.all(later)) or bool(
-        np.all((group[1:] > group[:-1]) | (same_group & later))
-    )
-    by_time = np.arange(len(group)) if time_ordered else np.argsort(time, kind="stable")
-    return by_time[lex_order(group[by_time], forecaster[by_time])]
+        return np.arange(len(group)), group_time_ordered
+    if group_time_ordered or bool(np.all(later)):
+        return lex_order(group, forecaster), group_time_ordered
+    by_time = np.argsort(time, kind="stable")
+    return by_time.take(lex_order(group.take(by_time), forecaster.take(by_time))), False
 
 
 def standing_forecasts(
@@ -97,9 +101,10 @@ def standing_forecasts(
     """
     group = np.asarray(group, dtype=np.int64)
     forecaster = np.asarray(forecaster, dtype=np.int64)
+    tick = np.asarray(tick, dtype=np.int64)
     last_tick = np.asarray(last_tick, dtype=np.int64)
-    order = _pair_time_order(group, forecaster, np.asarray(time))
-    g, f, t = group[order], forecaster[order], np.asarray(tick, dtype=np.int64)[order]
+    order, group_time_ordered = _pair_time_order(group, forecaster, np.asarray(time))
+    g, f, t = group.take(order), forecaster.take(order), tick.take(order)
     n = len(order)
 
     pair_change = np.ones(n, dtype=bool)
@@ -109,47 +114,53 @@ def standing_forecasts(
     is_kept[:-1] = pair_change[1:] | (t[1:] != t[:-1])
     kept = np.flatnonzero(is_kept)
 
-    pair = raw_pair[kept]
-    kg, start = g[kept], t[kept]
+    pair = raw_pair.take(kept)
+    kg, start = g.take(kept), t.take(kept)
     has_next = np.zeros(len(kept), dtype=bool)
     has_next[:-1] = pair[1:] == pair[:-1]
-    end = last_tick[kg].copy()
-    end[:-1][has_next[:-1]] = start[1:][has_next[:-1]] - 1
+    end = last_tick.take(kg)
+    end[:-1] = np.where(has_next[:-1], start[1:] - 1, end[:-1])
     pair_first = np.flatnonzero(np.concatenate(([True], ~has_next[:-1]))) if len(kept) else kept
+    kept_row = order.take(kept)
 
-    # Segments: distinct (group, start tick).
-    by_segment = lex_order(kg, start)
-    sorted_group, sorted_start = kg[by_segment], start[by_segment]
+    # Segments: distinct (group, start tick). Rows that arrived in (group, time) order list the
+    # kept forecasts in that order already; otherwise sort.
+    if group_time_ordered:
+        kept_at_row = np.full(n, -1, dtype=np.int64)
+        kept_at_row[kept_row] = np.arange(len(kept))
+        by_segment = kept_at_row[kept_at_row >= 0]
+    else:
+        by_segment = lex_order(kg, start)
+    sorted_group, sorted_start = kg.take(by_segment), start.take(by_segment)
     new_segment = np.ones(len(kept), dtype=bool)
     new_segment[1:] = (sorted_group[1:] != sorted_group[:-1]) | (
         sorted_start[1:] != sorted_start[:-1]
     )
     segment = np.empty(len(kept), dtype=np.int64)
     segment[by_segment] = np.cumsum(new_segment) - 1
-    heads = by_segment[new_segment]
-    segment_group, segment_start = kg[heads], start[heads]
-    segment_end = last_tick[segment_group].copy()
+    segment_group, segment_start = sorted_group[new_segment], sorted_start[new_segment]
+    segment_end = last_tick.take(segment_group)
     same_group_next = segment_group[1:] == segment_group[:-1]
-    segment_end[:-1][same_group_next] = segment_start[1:][same_group_next] - 1
+    segment_end[:-1] = np.where(same_group_next, segment_start[1:] - 1, segment_end[:-1])
 
     # A forecast stands until the segment before its successor starts, else to the group's end.
     group_last_segment = np.zeros(len(last_tick), dtype=np.int64)
-    is_last = np.ones(len(heads), dtype=bool)
+    is_last = np.ones(len(segment_group), dtype=bool)
     is_last[:-1] = ~same_group_next
     group_last_segment[segment_group[is_last]] = np.flatnonzero(is_last)
-    end_segment = group_last_segment[kg]
-    end_segment[:-1][has_next[:-1]] = segment[1:][has_next[:-1]] - 1
+    end_segment = group_last_segment.take(kg)
+    end_segment[:-1] = np.where(has_next[:-1], segment[1:] - 1, end_segment[:-1])
 
     return Standing(
-        row=order[kept],
+        row=kept_row,
         pair=pair,
         start=start,
         length=end - start + 1,
         segment=segment,
         end_segment=end_segment,
         by_segment=by_segment,
-        pair_group=kg[pair_first],
-        pair_forecaster=f[kept][pair_first],
+        pair_group=kg.take(pair_first),
+        pair_forecaster=f.take(kept.take(pair_first)),
         pair_first=pair_first,
         pair_raw_count=np.bincount(raw_pair, minlength=len(pair_first)),
         segment_group=segment_group,
