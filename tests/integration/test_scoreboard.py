@@ -234,3 +234,19 @@ def test_question_board_shows_the_crowd_score(client, history):
     # The crowd's daily median forecast is 0.2 yes (median of 0.3 and 0.1): 2 * 0.04 = 0.08 a day.
     assert "Brier of\n    <strong>0.080</strong>" in page
     assert "2 forecaster(s)" in page
+
+
+def test_a_lone_forecaster_shows_a_plain_zero_relative_brier(client, sessions, clock):
+    """A lone forecaster's relative Brier is 0 (SCORING.md §4); rounding noise must not show as -0.000."""
+    with sessions() as session:
+        solo = make_user(session, "solo")
+        q = make_question(session, "lonely", utc(2017, 5, 1), utc(2017, 5, 20))
+        add_forecast(session, q, solo, 0.73, utc(2017, 5, 1, 6))
+        add_forecast(session, q, solo, 0.61, utc(2017, 5, 7, 6))
+        resolve(session, clock, q, "yes", None, "test")
+        session.commit()
+    for path in ("/scoreboard", "/forecasters/solo"):
+        page = client.get(path).get_data(as_text=True)
+        assert "solo" in page
+        assert "-0.000" not in page and "+0.000" not in page
+        assert re.search(r">\s*0\.000\s*<", page), path

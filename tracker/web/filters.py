@@ -38,6 +38,15 @@ def percent(value: float | None, digits: int = 0) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
+def signed(value: float | None, digits: int = 3) -> str:
+    """'+0.012' / '-0.034'; a value that rounds to zero shows as a plain '0.000' (no '-0.000')."""
+    if value is None or value != value:
+        return "—"
+    if round(value, digits) == 0:
+        return f"{0.0:.{digits}f}"
+    return f"{value:+.{digits}f}"
+
+
 def humanize_delta(seconds: float) -> str:
     """'3 days', '5 hours', '12 minutes'; negative values read as 'ago'."""
     ago = seconds < 0
@@ -56,5 +65,5 @@ def init_app(app: Flask) -> None:
     # Templates link only to pages that exist, so a feature's blueprint can be absent.
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     app.jinja_env.filters.update(
-        markdown=render_markdown, dt=format_dt, date=format_date, percent=percent, delta=humanize_delta
+        markdown=render_markdown, dt=format_dt, date=format_date, percent=percent, delta=humanize_delta, signed=signed
     )
