@@ -5,10 +5,11 @@ a segment is over the intervals covering it. Listing every (segment, forecaster)
 segments × forecasters per question, so instead each group (question) ranks its values once and
 keeps, per segment, a bitset of the ranks alive there. Bitsets are built from toggles (an interval
 switches its rank bit on at its start and off after its end, summed by one bincount) and a running
-XOR along the segments. The k-th set bit of a segment's bitset is found with byte popcounts, one
-running count over the chunk (non-decreasing, so one ``searchsorted`` finds the byte) and a
-select table; the upper middle rank is usually in the same byte. Cost: one row-wise sort of the
-values plus, per segment, a few vector operations over (group size / 8) bytes.
+XOR along the segments. The k-th set bit of a segment's bitset is found with 32-bit word
+popcounts, one running count over the chunk (non-decreasing, so one ``searchsorted`` finds the
+word) and a select within the word (two halvings, then a byte table); the upper middle rank is
+usually in the same word. Cost: one row-wise sort of the values plus, per segment, a few vector
+operations over (group size / 32) words.
 
 Bitsets are row-major (a segment's words are adjacent), so a group's toggles land in a small
 block of memory. Groups are processed in classes of equal bitset width (words rounded up to one
@@ -59,12 +60,12 @@ def interval_middles(
     if by_start is None:
         by_start = np.argsort(start, kind="stable")
     # In start order the intervals are also in group order, as groups own contiguous segments.
-    start = np.asarray(start, dtype=np.int64).take(by_start)
-    end = np.asarray(end, dtype=np.int64).take(by_start)
-    value = np.asarray(value, dtype=np.float64).take(by_start)
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    value = np.asarray(value, dtype=np.float64)
     segment_group = np.asarray(segment_group, dtype=np.int64)
     n_groups = int(segment_group[-1]) + 1
-    item_group = segment_group.take(start)
+    item_group = segment_group.take(start.take(by_start))
     group_size = np.bincount(item_group, minlength=n_groups)
     group_segments = np.bincount(segment_group, minlength=n_groups)
     first_segment = np.zeros(n_groups, dtype=np.int64)
@@ -93,6 +94,8 @@ def interval_middles(
     boundaries = np.flatnonzero(np.concatenate(([True], chunk_id[1:] != chunk_id[:-1], [True])))
     item_bounds = np.zeros(len(group_order) + 1, dtype=np.int64)
     np.cumsum(group_size.take(group_order), out=item_bounds[1:])
+    # Items in chunk order, as indices into the caller's arrays.
+    item_order = np.asarray(by_start).take(item_order)
     for first, last in zip(boundaries[:-1].tolist(), boundaries[1:].tolist()):
         # loop over classes and chunks
         items = item_order[item_bounds[first] : item_bounds[last]]
@@ -181,15 +184,14 @@ def _chunk_middles(
     bitsets = toggles.astype(np.uint32).reshape(n_rows, n_words)
     np.bitwise_xor.accumulate(bitsets, axis=0, out=bitsets)
 
-    # Bytes of every row, lowest ranks first; a running count of set bits over the whole chunk is
-    # non-decreasing, so the byte holding a row's k-th alive rank is found by one searchsorted.
-    as_bytes = bitsets.astype("<u4", copy=False).view(np.uint8).reshape(-1)
-    row_bytes = 4 * n_words
-    ones = _popcount8(as_bytes)
+    # A running count of set bits over the chunk's 32-bit words (row-major, lowest ranks first)
+    # is non-decreasing, so the word holding a row's k-th alive rank is found by one searchsorted.
+    words = bitsets.reshape(-1)
+    ones = _popcount32(words)
     # int32 counts: a chunk holds far fewer than 2**31 bits (see CHUNK_WORDS).
-    count_type = np.int32 if len(as_bytes) * 8 < 1 << 31 else np.int64
+    count_type = np.int32 if len(words) * 32 < 1 << 31 else np.int64
     running = np.cumsum(ones, dtype=count_type)
-    at_row_end = running[row_bytes - 1 :: row_bytes]
+    at_row_end = running[n_words - 1 :: n_words]
     before_row = np.zeros(n_rows, dtype=count_type)
     before_row[1:] = at_row_end[:-1]
     n_all = at_row_end - before_row
@@ -197,33 +199,25 @@ def _chunk_middles(
     n = n_all.take(rows)
     row_group = np.repeat(np.arange(n_local), rows_per_group).take(rows)
     row_start = before_row.take(rows)
-    first_rank = item_offset.take(row_group) - rows * (8 * row_bytes)
-    # The lower middle rank k = (n-1)//2: the byte whose running count first passes it.
+    first_rank = item_offset.take(row_group) - rows * n_bits
+    # The lower middle rank k = (n-1)//2: the word whose running count first passes it.
     target = row_start + ((n - 1) >> 1)
-    byte = np.searchsorted(running, target + 1)
-    k_in_byte = (target - (running.take(byte) - ones.take(byte))).astype(np.int64)
-    byte_value = as_bytes.take(byte).astype(np.int64)
-    low_rank = first_rank + byte * 8 + _SELECT.take(byte_value * 8 + k_in_byte)
-    # The upper one is the same rank when n is odd, else the next alive rank: in the same byte,
-    # or the lowest set bit of the next non-empty byte.
-    k_in_byte += (n & 1) ^ 1
-    later = np.flatnonzero(k_in_byte >= ones.take(byte))
+    at = np.searchsorted(running, target + 1)
+    k_in_word = (target - (running.take(at) - ones.take(at))).astype(np.int64)
+    word_value = words.take(at)
+    low_rank = first_rank + at * 32 + _select32(word_value, k_in_word)
+    # The upper one is the same rank when n is odd, else the next alive rank: in the same word,
+    # or the lowest set bit of the next non-empty word.
+    k_in_word += (n & 1) ^ 1
+    later = np.flatnonzero(k_in_word >= ones.take(at))
     if len(later):
-        byte = byte.copy()
-        byte[later] = np.searchsorted(running, target.take(later) + 2)
-        k_in_byte[later] = 0
-        byte_value[later] = as_bytes.take(byte.take(later))
-    high_rank = first_rank + byte * 8 + _SELECT.take(byte_value * 8 + k_in_byte)
+        at[later] = np.searchsorted(running, target.take(later) + 2)
+        k_in_word[later] = 0
+        word_value[later] = words.take(at.take(later))
+    high_rank = first_rank + at * 32 + _select32(word_value, k_in_word)
     out = [sorted_values.take(low_rank), sorted_values.take(high_rank)]
     segments = first_segment.take(row_group) + rows - row_offset.take(row_group)
     return out[0], out[1], n, segments
-
-
-def _popcount8(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint8."""
-    if hasattr(np, "bitwise_count"):  # numpy >= 2
-        return np.bitwise_count(values)
-    return _POPCOUNT.take(values)
 
 
 def _popcount32(words: np.ndarray) -> np.ndarray:
@@ -235,20 +229,32 @@ def _popcount32(words: np.ndarray) -> np.ndarray:
 
 
 def _select32(word: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Position of the k-th (0-based) set bit of each uint32 word; k must be < its popcount."""
-    word = word.astype(np.int64)
-    k = k.astype(np.int64)
+    """Position of the k-th (0-based) set bit of each uint32 word; k must be < its popcount.
+
+    Narrow integer types throughout: these arrays have one entry per segment.
+    """
+    word = word.astype(np.uint32, copy=False)
+    k = k.astype(np.int32)
     low = word & 0xFFFF
-    below = _POPCOUNT.take(low & 0xFF).astype(np.int64) + _POPCOUNT.take(low >> 8)
+    below = _popcount(low)
     upper = k >= below
     half = np.where(upper, word >> 16, low)
-    k = k - np.where(upper, below, 0)
-    below = _POPCOUNT.take(half & 0xFF).astype(np.int64)
+    k -= np.where(upper, below, 0)
+    low = half & 0xFF
+    below = _popcount(low)
     upper_byte = k >= below
-    byte = np.where(upper_byte, half >> 8, half & 0xFF)
-    k = k - np.where(upper_byte, below, 0)
-    offset = (upper << 4) + (upper_byte << 3)
-    return offset + _SELECT.take(byte * 8 + np.clip(k, 0, 7))
+    byte = np.where(upper_byte, half >> 8, low)
+    k -= np.where(upper_byte, below, 0)
+    offset = upper.astype(np.int64) << 4
+    offset |= upper_byte.astype(np.int64) << 3
+    return offset + _SELECT.take(byte * 8 + k)
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Set bits of each unsigned value below 2**16, as uint8."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(values)
+    return _POPCOUNT.take(values & 0xFF) + _POPCOUNT.take(values >> 8)
 
 
 def interval_medians(

@@ -21,7 +21,11 @@ def lex_order(*keys: np.ndarray) -> np.ndarray:
         span = int(key.max()) - low
         for shift in range(0, max(span.bit_length(), 1), 16):
             in_order = key if order is None else key.take(order)
-            digit = ((in_order - low) >> shift & 0xFFFF).astype(np.uint16)
+            if low:
+                in_order = in_order - low
+            if shift:
+                in_order = in_order >> shift
+            digit = in_order.astype(np.uint16)  # wraps modulo 2**16: the low 16 bits
             step = np.argsort(digit, kind="stable")
             order = step if order is None else order.take(step)
     return order if order is not None else np.arange(n)

@@ -119,7 +119,7 @@ def standing_forecasts(
     has_next = np.zeros(len(kept), dtype=bool)
     has_next[:-1] = pair[1:] == pair[:-1]
     end = last_tick.take(kg)
-    end[:-1] = np.where(has_next[:-1], start[1:] - 1, end[:-1])
+    np.copyto(end[:-1], start[1:] - 1, where=has_next[:-1])
     pair_first = np.flatnonzero(np.concatenate(([True], ~has_next[:-1]))) if len(kept) else kept
     kept_row = order.take(kept)
 
@@ -137,11 +137,16 @@ def standing_forecasts(
         sorted_start[1:] != sorted_start[:-1]
     )
     segment = np.empty(len(kept), dtype=np.int64)
-    segment[by_segment] = np.cumsum(new_segment) - 1
-    segment_group, segment_start = sorted_group[new_segment], sorted_start[new_segment]
+    segment_of_sorted = np.cumsum(new_segment)
+    segment_of_sorted -= 1
+    segment[by_segment] = segment_of_sorted
+    del segment_of_sorted
+    segment_first = np.flatnonzero(new_segment)
+    segment_group = sorted_group.take(segment_first)
+    segment_start = sorted_start.take(segment_first)
     segment_end = last_tick.take(segment_group)
     same_group_next = segment_group[1:] == segment_group[:-1]
-    segment_end[:-1] = np.where(same_group_next, segment_start[1:] - 1, segment_end[:-1])
+    np.copyto(segment_end[:-1], segment_start[1:] - 1, where=same_group_next)
 
     # A forecast stands until the segment before its successor starts, else to the group's end.
     group_last_segment = np.zeros(len(last_tick), dtype=np.int64)
@@ -149,7 +154,7 @@ def standing_forecasts(
     is_last[:-1] = ~same_group_next
     group_last_segment[segment_group[is_last]] = np.flatnonzero(is_last)
     end_segment = group_last_segment.take(kg)
-    end_segment[:-1] = np.where(has_next[:-1], segment[1:] - 1, end_segment[:-1])
+    np.copyto(end_segment[:-1], segment[1:] - 1, where=has_next[:-1])
 
     return Standing(
         row=kept_row,
