@@ -12,6 +12,7 @@ from tests.conftest import ROOT
 
 CHECK = r"""
 import sys, tracker
+from pathlib import Path
 assert Path(tracker.__file__).is_relative_to(Path(sys.argv[1])), tracker.__file__
 from tracker import create_app
 from tracker.config import Settings
