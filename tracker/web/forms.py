@@ -9,20 +9,25 @@ from ..domain.forecasts import MAX_RATIONALE
 from ..domain.users import MIN_PASSWORD_LENGTH
 
 
+def _new_password(label: str, missing: str) -> PasswordField:
+    """A password being chosen: required and at least as long as the domain demands."""
+    return PasswordField(label, validators=[
+        DataRequired(message=missing),
+        Length(min=MIN_PASSWORD_LENGTH, message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters."),
+    ])
+
+
+def _repeat_password(label: str, of: str) -> PasswordField:
+    """The confirmation box that must equal the field named ``of``."""
+    return PasswordField(label, validators=[
+        DataRequired(message=f"{label}."), EqualTo(of, message="The two passwords do not match."),
+    ])
+
+
 class RegisterForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(message="Choose a username."), Length(max=64)])
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired(message="Choose a password."),
-            Length(min=MIN_PASSWORD_LENGTH, message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters."),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired(message="Repeat the password."),
-                    EqualTo("password", message="The two passwords do not match.")],
-    )
+    password = _new_password("Password", "Choose a password.")
+    confirm = _repeat_password("Repeat the password", "password")
 
 
 class LoginForm(FlaskForm):
@@ -33,18 +38,8 @@ class LoginForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
-    new = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(message="Choose a new password."),
-            Length(min=MIN_PASSWORD_LENGTH, message=f"Passwords need at least {MIN_PASSWORD_LENGTH} characters."),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat the new password",
-        validators=[DataRequired(message="Repeat the new password."),
-                    EqualTo("new", message="The two passwords do not match.")],
-    )
+    new = _new_password("New password", "Choose a new password.")
+    confirm = _repeat_password("Repeat the new password", "new")
 
 
 class PostForm(FlaskForm):
