@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from tests.factories import add_forecast, make_question, make_user
-from tracker.domain.lifecycle import resolve
+from tracker.domain.resolution import resolve
 
 
 def utc(*args: int) -> datetime:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import add_forecast, make_question, make_user
-from tracker.domain.lifecycle import resolve
+from tracker.domain.resolution import resolve
 from tracker.domain.prompts import create_due_prompts
 from tracker.models import Question, ResolutionEvent, Score, StatusChange
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.domain.csv_io import format_number, neutralise, restore
+from tracker.domain.csv_export import format_number, neutralise, restore
 
 
 @pytest.mark.parametrize("text, safe", [

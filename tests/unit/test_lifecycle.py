@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from tests.factories import add_forecast, make_question, make_user
 from tracker.domain import Conflict, DomainError
-from tracker.domain.lifecycle import annul, audit_log, latest_event, open_and_close_due, resolve
+from tracker.domain.lifecycle import open_and_close_due
+from tracker.domain.resolution import annul, audit_log, latest_event, resolve
 from tracker.models import QuestionScore, ResolutionEvent, Score, StatusChange
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import make_question, make_user
-from tracker.domain.lifecycle import annul, resolve
+from tracker.domain.resolution import annul, resolve
 from tracker.domain.prompts import _insert_once, create_due_prompts, due_step
 from tracker.models import Prompt
 

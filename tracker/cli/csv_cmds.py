@@ -14,7 +14,8 @@ from typing import BinaryIO
 import click
 
 from ..domain import DomainError
-from ..domain.csv_io import CsvImportError, import_forecasts, iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
+from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
+from ..domain.csv_import import CsvImportError, import_forecasts
 from ..domain.scoreboards import ScoreFilter, check_question
 from .context import CliContext, pass_cli
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 import getpass
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import iso, parse_iso
-from ..domain import DomainError
-from ..domain.lifecycle import annul, audit_log, describe_event, latest_event, resolve
+from ..domain.questions import get_question
+from ..domain.resolution import audit_log, decide
 from ..domain.users import find_user
-from ..models import Question, User
+from ..models import User
 from .context import CliContext, pass_cli
-
-
-def _question(session: Session, slug: str) -> Question:
-    question = session.scalar(select(Question).where(Question.slug == slug))
-    if question is None:
-        raise click.ClickException(f"no question with slug {slug!r}")
-    return question
 
 
 def _actor(session: Session, username: str | None) -> tuple[User | None, str]:
@@ -65,20 +57,12 @@ def resolve_command(cli: CliContext, slug: str, outcome: str, occurred_at: str |
     stays in the audit log.
     """
     when = _parse_time(occurred_at)
-    try:
-        with cli.transaction() as session:
-            question = _question(session, slug)
-            actor, actor_name = _actor(session, as_user)
-            previous = latest_event(session, question.id) if question.status in ("resolved", "annulled") else None
-            event = resolve(session, cli.clock, question, outcome, actor, actor_name, note=note, occurred_at=when)
-            summary = describe_event(event)
-            before = describe_event(previous) if previous is not None else None
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if before is not None:
-        click.echo(f"Correction recorded: {slug} is now {summary} (was {before}); scores recomputed.")
-    else:
-        click.echo(f"{slug} {summary}; scores recomputed.")
+    with cli.transaction() as session:
+        question = get_question(session, slug)
+        actor, actor_name = _actor(session, as_user)
+        summary = decide(session, cli.clock, question, actor, actor_name, outcome_key=outcome, note=note,
+                         occurred_at=when).summary()
+    click.echo(summary)
 
 
 @click.command("annul")
@@ -89,19 +73,11 @@ def resolve_command(cli: CliContext, slug: str, outcome: str, occurred_at: str |
 def annul_command(cli: CliContext, slug: str, reason: str, as_user: str | None) -> None:
     """Annul question SLUG (it gets no scores at all); a resolved question's resolution is replaced,
     and kept in the audit log."""
-    try:
-        with cli.transaction() as session:
-            question = _question(session, slug)
-            actor, actor_name = _actor(session, as_user)
-            previous = latest_event(session, question.id) if question.status == "resolved" else None
-            annul(session, cli.clock, question, actor, actor_name, reason)
-            before = describe_event(previous) if previous is not None else None
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if before is not None:
-        click.echo(f"Correction recorded: {slug} is now annulled (was {before}); scores removed.")
-    else:
-        click.echo(f"{slug} annulled; it has no scores.")
+    with cli.transaction() as session:
+        question = get_question(session, slug)
+        actor, actor_name = _actor(session, as_user)
+        summary = decide(session, cli.clock, question, actor, actor_name, reason=reason).summary()
+    click.echo(summary)
 
 
 @click.command("audit")
@@ -110,7 +86,7 @@ def annul_command(cli: CliContext, slug: str, reason: str, as_user: str | None) 
 def audit_command(cli: CliContext, slug: str) -> None:
     """Print the audit log of question SLUG: every resolution event and status change."""
     with cli.transaction() as session:
-        question = _question(session, slug)
+        question = get_question(session, slug)
         entries = audit_log(session, question)
         click.echo(f"{question.slug}: {question.status}")
         for entry in entries:

@@ -1,15 +1,10 @@
 """``tracker users``: accounts from the command line."""
 from __future__ import annotations
 
-import secrets
-
 import click
-from sqlalchemy import select
 
 from ..config import instance_dir
-from ..domain import DomainError
-from ..domain.users import create_user, find_user, set_password
-from ..models import User
+from ..domain.users import FIRST_ADMIN, ensure_first_admin, find_user, make_admin, set_password
 from .context import CliContext, pass_cli
 
 
@@ -26,18 +21,9 @@ def users_group() -> None:
 @pass_cli
 def create_admin(cli: CliContext, username: str, password: str, email: str | None) -> None:
     """Create an admin account (or make an existing account an admin)."""
-    try:
-        with cli.transaction() as session:
-            user = find_user(session, username)
-            if user is None:
-                create_user(session, cli.clock, username, password, role="admin", email=email)
-                click.echo(f"admin {username!r} created")
-            else:
-                user.role = "admin"
-                set_password(user, password)
-                click.echo(f"{user.username!r} is now an admin; password updated")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with cli.transaction() as session:
+        created = make_admin(session, cli.clock, username, password, email=email)
+    click.echo(f"admin {username!r} created" if created else f"{username!r} is now an admin; password updated")
 
 
 @users_group.command("set-password")
@@ -46,14 +32,11 @@ def create_admin(cli: CliContext, username: str, password: str, email: str | Non
 @pass_cli
 def set_password_cmd(cli: CliContext, username: str, password: str) -> None:
     """Set an account's password (also lets an imported account log in)."""
-    try:
-        with cli.transaction() as session:
-            user = find_user(session, username)
-            if user is None:
-                raise click.ClickException(f"no user named {username!r}")
-            set_password(user, password)
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with cli.transaction() as session:
+        user = find_user(session, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        set_password(user, password)
     click.echo(f"password set for {username!r}")
 
 
@@ -62,20 +45,18 @@ def set_password_cmd(cli: CliContext, username: str, password: str) -> None:
 def ensure_admin(cli: CliContext) -> None:
     """First run: if there is no admin yet, create 'admin' with a random password and say how to log in."""
     with cli.transaction() as session:
-        if session.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None:
-            path = instance_dir() / "initial-admin-password.txt"
-            hint = f" (first-run password in {path})" if path.exists() else ""
-            click.echo(f"An admin account exists{hint}.")
-            return
-        password = secrets.token_urlsafe(12)
-        create_user(session, cli.clock, "admin", password, role="admin")
+        password = ensure_first_admin(session, cli.clock)
     path = instance_dir() / "initial-admin-password.txt"
+    if password is None:
+        hint = f" (first-run password in {path})" if path.exists() else ""
+        click.echo(f"An admin account exists{hint}.")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"username: admin\npassword: {password}\n")
+    path.write_text(f"username: {FIRST_ADMIN}\npassword: {password}\n")
     path.chmod(0o600)
     click.echo("=" * 64)
     click.echo("First run: an admin account was created.")
-    click.echo("  username: admin")
+    click.echo(f"  username: {FIRST_ADMIN}")
     click.echo(f"  password: {password}")
     click.echo(f"  (kept in {path}; change it under your account page after logging in)")
     click.echo("=" * 64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -27,6 +27,31 @@ class CrowdNow:
         """The option key with the highest crowd probability (first in order on a tie)."""
         key = max(self.probabilities, key=lambda k: self.probabilities[k])
         return key, self.probabilities[key]
+
+
+@dataclass(frozen=True)
+class CrowdHistory:
+    """The crowd forecast of one question from each moment it changed: plain Python values, so
+    pages and plots never handle the scoring engine's arrays."""
+
+    option_keys: list[str]
+    at: list[datetime] = field(default_factory=list)
+    probabilities: list[list[float]] = field(default_factory=list)  # per moment, per option (in order)
+    forecasters: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def series(self, position: int) -> list[float]:
+        """The crowd probability of the option at ``position`` at each moment."""
+        return [row[position] for row in self.probabilities]
+
+    def latest(self) -> CrowdNow | None:
+        """The last crowd forecast (now, or at the close), or None before any forecast."""
+        if not self.at:
+            return None
+        return CrowdNow(probabilities=dict(zip(self.option_keys, self.probabilities[-1], strict=True)),
+                        forecasters=self.forecasters[-1])
 
 
 def _seconds(value: datetime) -> float:
@@ -63,6 +88,17 @@ def crowd_timeline(session: Session, question: Question) -> CrowdTimeline:
     """The crowd forecast of ``question`` from each moment it changed, up to the close (one query)."""
     rows = session.execute(_forecast_rows([question.id])).all()
     return _timeline([r[1:] for r in rows], len(question.options), question.closes_at)
+
+
+def crowd_history(session: Session, question: Question) -> CrowdHistory:
+    """:func:`crowd_timeline` as plain values, for pages and plots."""
+    timeline = crowd_timeline(session, question)
+    return CrowdHistory(
+        option_keys=[o.key for o in question.options],
+        at=[datetime.fromtimestamp(float(s), tz=timezone.utc) for s in timeline.at],
+        probabilities=timeline.probs.tolist(),
+        forecasters=[int(n) for n in timeline.n_forecasters],
+    )
 
 
 def current_crowds(session: Session, questions: Sequence[Question]) -> dict[int, CrowdNow]:

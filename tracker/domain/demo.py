@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 
 from .. import scoring
 from ..clock import Clock, ensure_utc, parse_iso
-from ..models import Forecast, Question, User
+from ..models import FINAL_STATUSES, Forecast, Question, User
 from . import DomainError
-from .csv_io import NewForecast, insert_forecasts
-from .lifecycle import resolve
+from .csv_import import NewForecast, insert_forecasts
+from .resolution import resolve
 from .question_bank import apply_specs, read_bank
 from .users import create_user
 
@@ -254,7 +254,7 @@ def run_demo(
     rescore = []
     for question in questions:
         entry = known.get(question.slug)
-        if question.status in ("resolved", "annulled"):
+        if question.status in FINAL_STATUSES:
             if question.id in touched:
                 rescore.append(question.id)
             continue

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from ..clock import Clock
 from ..models import Forecast, ForecastProbability, Question, User
@@ -22,22 +22,36 @@ CLOSED_MESSAGE = "This question is closed for forecasting."
 
 
 class ForecastError(DomainError):
-    """A refused forecast; ``field`` names the option key (or 'rationale') the problem is about."""
+    """A refused forecast; ``field`` names the option key (or 'rationale', 'total') it is about."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
-def format_percent(value: float) -> str:
-    """A percentage for messages: '90%', '99.99%', '33.3%' (no trailing zeros)."""
+def format_percent(value: float, sign: bool = True) -> str:
+    """A probability as a percentage with at most two decimals and no trailing zeros: '90%',
+    '99.99%', '33.33%'; without the sign ('70') it is what a form box is prefilled with."""
     text = f"{value * 100:.2f}".rstrip("0").rstrip(".")
-    return f"{text}%"
+    return f"{text}%" if sign else text
 
 
-def is_open_for_forecasts(question: Question, now) -> bool:
+def forecast_summary(question: Question, probabilities: Mapping[str, float]) -> str:
+    """'70% yes' for a binary question, 'Macron 60%, Le Pen 30%, ...' otherwise."""
+    if question.kind == "binary":
+        first = question.options[0]
+        return f"{format_percent(probabilities[first.key])} {first.label.lower()}"
+    return ", ".join(f"{o.label} {format_percent(probabilities[o.key])}" for o in question.options)
+
+
+def is_open_for_forecasts(question: Question, now: datetime) -> bool:
     """Open means status 'open' and the clock between opens_at (inclusive) and closes_at (exclusive)."""
     return question.status == "open" and question.opens_at <= now < question.closes_at
+
+
+def ensure_open(question: Question, now: datetime) -> None:
+    """Raise :class:`Conflict` unless ``question`` takes forecasts at ``now``."""
+    if not is_open_for_forecasts(question, now):
+        raise Conflict(CLOSED_MESSAGE)
 
 
 def validate_probabilities(
@@ -93,8 +107,7 @@ def submit_forecast(
     when the question is not open, :class:`ForecastError` for bad numbers or a too long rationale.
     """
     now = clock.now()
-    if not is_open_for_forecasts(question, now):
-        raise Conflict(CLOSED_MESSAGE)
+    ensure_open(question, now)
     clean = validate_probabilities(question, probabilities, bounds)
     rationale = (rationale or "").strip()
     if len(rationale) > MAX_RATIONALE:

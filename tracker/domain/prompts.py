@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..config import Settings
-from ..models import Prompt, Question, User
-from .lifecycle import FINAL_STATUSES
+from ..models import FINAL_STATUSES, Prompt, Question, User
 from .mail import MailError, parse_smtp_url, send_messages
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Scoreboards and forecaster profiles from the STORED scores (never from forecasts on a request).
+"""Scoreboards from the STORED scores (never from forecasts on a request).
 
 One query reads the Score rows that a board covers into arrays; the means over questions (§8) and
 the calibration of the pooled bin sums (§7) come from :mod:`tracker.scoring`. Only resolved,
@@ -12,13 +12,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from .. import scoring
-from ..models import Forecast, Question, QuestionOption, QuestionScore, QuestionTag, ResolutionEvent, Score, User
-from . import DomainError, NotFound
-from .users import find_user
+from ..models import Question, QuestionScore, QuestionTag, ResolutionEvent, Score, User
+from . import DomainError
+from .questions import get_question
 
 #: The close date of a scored question: the scheduled close, or the resolution's occurred_at
 #: when the question was resolved early (SCORING.md §2, the effective close).
@@ -158,17 +158,7 @@ def load_scores(session: Session, filters: ScoreFilter) -> _ScoreArrays:
 
 def check_question(session: Session, slug: str | None) -> Question | None:
     """A per-question board needs a question that exists (a 404 otherwise)."""
-    if not slug:
-        return None
-    question = session.scalar(select(Question).where(Question.slug == slug))
-    if question is None:
-        raise NotFound(f"There is no question {slug!r}.")
-    return question
-
-
-def tag_names(session: Session) -> list[str]:
-    """Every tag in use, for the board's tag menu."""
-    return list(session.scalars(select(QuestionTag.tag).distinct().order_by(QuestionTag.tag)))
+    return get_question(session, slug) if slug else None
 
 
 def crowd_score(session: Session, question: Question) -> QuestionScore | None:
@@ -239,73 +229,3 @@ def sort_rows(rows: list[ScoreboardRow], column: str, descending: bool | None = 
 
 def _missing(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
-
-
-# --- forecaster profile ----------------------------------------------------------------------
-
-@dataclass
-class ProfileQuestion:
-    slug: str
-    title: str
-    close: datetime
-    outcome: str
-    forecasts: int
-    active_days: int
-    brier: float
-    relative_brier: float
-    log_score: float
-    coverage: float
-
-
-@dataclass
-class Profile:
-    user: User
-    questions: list[ProfileQuestion]
-    board_row: ScoreboardRow | None  # the forecaster's row on the overall board
-    board_size: int
-    calibration: scoring.Calibration
-    mean_brier: float = np.nan
-    mean_relative_brier: float = np.nan
-    mean_log_score: float = np.nan
-    open_forecasts: int = 0
-
-
-def forecaster_profile(session: Session, username: str) -> Profile:
-    """A forecaster's stored scores: per-question rows by close date, means and pooled calibration."""
-    user = find_user(session, username)
-    if user is None:
-        raise NotFound(f"There is no forecaster {username!r}.")
-    rows = session.execute(
-        select(Question.slug, Question.title, EFFECTIVE_CLOSE.label("close"), QuestionOption.label.label("outcome"),
-               Score.forecasts, Score.active_days, Score.brier, Score.relative_brier, Score.log_score,
-               Score.coverage, Score.calibration)
-        .join(Question, Question.id == Score.question_id)
-        .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
-        .join(QuestionOption, QuestionOption.id == ResolutionEvent.outcome_option_id)
-        .where(Score.user_id == user.id, Question.status == "resolved")
-        .order_by(EFFECTIVE_CLOSE, Question.slug)
-    ).all()
-    questions = [
-        ProfileQuestion(r.slug, r.title, r.close, r.outcome, r.forecasts, r.active_days, _nan(r.brier),
-                        _nan(r.relative_brier), _nan(r.log_score), _nan(r.coverage))
-        for r in rows
-    ]
-    bins = np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS)
-    pooled = bins.sum(axis=0)  # bin sums are additive across questions (§7)
-    board = scoreboard(session)
-    profile = Profile(
-        user=user,
-        questions=questions,
-        board_row=next((r for r in board if r.user_id == user.id), None),
-        board_size=len(board),
-        calibration=scoring.calibration_from_bin_sums(pooled[0], pooled[1], pooled[2]),
-        mean_brier=scoring.mean_over_questions(np.array([q.brier for q in questions]))[0],
-        mean_relative_brier=scoring.mean_over_questions(np.array([q.relative_brier for q in questions]))[0],
-        mean_log_score=scoring.mean_over_questions(np.array([q.log_score for q in questions]))[0],
-    )
-    profile.open_forecasts = session.scalar(
-        select(func.count()).select_from(Forecast).join(Question, Question.id == Forecast.question_id)
-        .where(Forecast.user_id == user.id, Question.status != "resolved")
-    ) or 0
-    return profile
-

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,17 +33,20 @@ def check_password(user: User, password: str) -> bool:
 
 
 def validate_username(username: str) -> str:
+    """``username`` without surrounding blanks, or a DomainError about the 'username' field."""
     username = username.strip()
     if not USERNAME_RE.match(username):
         raise DomainError(
-            "Usernames are 2–64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit."
+            "Usernames are 2–64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit.",
+            field="username",
         )
     return username
 
 
 def validate_password(password: str) -> None:
+    """Refuse a password too weak to set (a DomainError about the 'password' field)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+        raise DomainError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.", field="password")
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -64,9 +68,9 @@ def create_user(
     if password is not None:
         validate_password(password)
     if role not in ("forecaster", "admin"):
-        raise DomainError(f"unknown role {role!r}")
+        raise DomainError(f"unknown role {role!r}", field="role")
     if find_user(session, username) is not None:
-        raise Conflict(f"The username {username!r} is taken.")
+        raise Conflict(f"The username {username!r} is taken.", field="username")
     user = User(
         username=username,
         email=email or None,
@@ -81,6 +85,7 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The account whose username and password match, else None (a stale hash is upgraded)."""
     user = find_user(session, username)
     if user is None or not check_password(user, password):
         return None
@@ -90,5 +95,31 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def set_password(user: User, new_password: str) -> None:
+    """Check and store a new password for ``user``."""
     validate_password(new_password)
     user.password_hash = hash_password(new_password)
+
+
+def make_admin(session: Session, clock: Clock, username: str, password: str, email: str | None = None) -> bool:
+    """Create an admin account ``username``, or make an existing account an admin with this
+    password. Returns True when the account was created."""
+    user = find_user(session, username)
+    if user is None:
+        create_user(session, clock, username, password, role="admin", email=email)
+        return True
+    user.role = "admin"
+    set_password(user, password)
+    return False
+
+
+FIRST_ADMIN = "admin"
+
+
+def ensure_first_admin(session: Session, clock: Clock) -> str | None:
+    """First run: when no admin exists, create ``admin`` with a random password and return that
+    password (to be shown once); None when an admin exists already."""
+    if session.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(session, clock, FIRST_ADMIN, password, role="admin")
+    return password

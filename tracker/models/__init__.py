@@ -2,13 +2,13 @@
 from .base import Base, UTCDateTime
 from .forecasts import Forecast, ForecastProbability
 from .prompts import Prompt
-from .questions import KINDS, STATUSES, Question, QuestionOption, QuestionTag
+from .questions import CLOSED_STATUSES, FINAL_STATUSES, KINDS, STATUSES, Question, QuestionOption, QuestionTag
 from .resolutions import ResolutionEvent, StatusChange
 from .scores import QuestionScore, Score
 from .users import ROLES, User
 
 __all__ = [
-    "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES",
+    "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User",
 ]

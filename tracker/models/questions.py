@@ -10,6 +10,10 @@ from .base import Base, UTCDateTime
 
 KINDS = ("binary", "multiple_choice")
 STATUSES = ("draft", "open", "closed", "resolved", "annulled")
+#: A question with one of these statuses has a standing resolution event (it is decided).
+FINAL_STATUSES = ("resolved", "annulled")
+#: Forecasting has ended: everyone's forecasts may be shown.
+CLOSED_STATUSES = ("closed", *FINAL_STATUSES)
 
 
 class Question(Base):

@@ -44,6 +44,7 @@ Everything else
 from .aggregates import group_mean, group_sum, mean_over_questions
 from .brier import binary_probs, brier_scores
 from .calibration import (
+    BIN_CENTRES,
     N_BINS,
     Calibration,
     bin_sums,
@@ -58,6 +59,7 @@ from .logscore import LOG_FLOOR, baseline_scores, log_scores
 from .timeline import DAY_SECONDS, epoch_seconds, utc_day
 
 __all__ = [
+    "BIN_CENTRES",
     "DAY_SECONDS",
     "LOG_FLOOR",
     "N_BINS",

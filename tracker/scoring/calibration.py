@@ -15,15 +15,24 @@ N_BINS = 11
 Z_95 = 1.959963984540054
 
 
-def calibration_bin(p: np.ndarray) -> np.ndarray:
-    """Bin index 0..10 of each probability: ``floor(10 p + 0.5 + 1e-9)``, so halves round up."""
-    p = np.asarray(p, dtype=np.float64)
-    scaled = np.multiply(p, 10.0, out=np.empty_like(p))
+#: The probability each bin is centred on: 0%, 10%, ..., 100%.
+BIN_CENTRES = np.arange(N_BINS) / (N_BINS - 1)
+
+
+def _bin_as_float(p: np.ndarray) -> np.ndarray:
+    """The bin rule, the only place it is written: ``floor(10 p + 0.5 + 1e-9)`` (halves round up),
+    clipped to 0..10, as floats (a fresh array the caller may modify)."""
+    scaled = np.multiply(p, 10.0)
     scaled += 0.5  # in place, but in the spec's order of additions
     scaled += 1e-9
-    index = np.floor(scaled, out=scaled).astype(np.int64)
+    np.floor(scaled, out=scaled)
     # Only rounding noise can fall outside [0, 1]; it belongs in the end bins.
-    return np.clip(index, 0, N_BINS - 1)
+    return np.clip(scaled, 0, N_BINS - 1, out=scaled)
+
+
+def calibration_bin(p: np.ndarray) -> np.ndarray:
+    """Bin index 0..10 of each probability (see :func:`_bin_as_float`)."""
+    return _bin_as_float(np.asarray(p, dtype=np.float64)).astype(np.int64)
 
 
 def bin_sums(
@@ -47,12 +56,8 @@ def bin_sums(
         key = np.asarray(key, dtype=np.int64)
         n_keys = int(n_keys if n_keys is not None else (key.max() + 1 if len(key) else 0))
         shape = (n_keys, N_BINS)
-        # The bin as in calibration_bin, offset by key * N_BINS while still float (exact).
-        scaled = np.multiply(p, 10.0)
-        scaled += 0.5
-        scaled += 1e-9
-        np.floor(scaled, out=scaled)
-        np.clip(scaled, 0, N_BINS - 1, out=scaled)
+        # The bin, offset by key * N_BINS while still float (exact).
+        scaled = _bin_as_float(p)
         scaled += key * float(N_BINS)
         cell = scaled.astype(np.int64)
     size = int(np.prod(shape))

@@ -1,13 +1,24 @@
-"""The web layer: extensions, the per-request transaction, error pages and blueprints."""
+"""The web layer: extensions, the per-request transaction, error pages and blueprints.
+
+One error path: a view lets a :class:`~tracker.domain.DomainError` propagate, and the handler here
+turns it into the error page (or JSON under /api) with the error's status; a view that shows a form
+puts a field's error beside the field with :func:`form_error` instead.
+"""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import Flask, g, render_template, request
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from ..app_state import state
+from ..domain import DomainError
+from ..models import User
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -23,15 +34,31 @@ def db() -> Session:
     return g.db_session
 
 
-def now():
+def now() -> datetime:
     """The request's clock reading (injectable in tests)."""
     return state().clock.now()
 
 
-@login_manager.user_loader
-def _load_user(user_id: str):
-    from ..models import User
+def viewer() -> User | None:
+    """The logged-in account, or None for an anonymous visitor (what domain functions take)."""
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
 
+
+def form_error(form: FlaskForm, exc: DomainError, default: str | None = None) -> int:
+    """Show ``exc`` beside the form field it names (or ``default``'s, or at the top of the form
+    when neither exists there) and return its status for the re-rendered form."""
+    target: Any = getattr(form, exc.field or "", None) or (getattr(form, default, None) if default else None)
+    if target is not None and hasattr(target, "errors"):
+        if not isinstance(target.errors, list):
+            target.errors = list(target.errors)
+        target.errors.append(str(exc))
+    else:
+        form.form_errors.append(str(exc))
+    return exc.status
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
     try:
         return db().get(User, int(user_id))
     except ValueError:
@@ -39,8 +66,10 @@ def _load_user(user_id: str):
 
 
 def init_web(app: Flask) -> None:
-    from . import admin, auth, filters, questions, scoreboards
+    from . import admin, auth, filters, help, questions, scoreboards
+    from .svg import configure_matplotlib
 
+    configure_matplotlib()
     csrf.init_app(app)
     login_manager.init_app(app)
     filters.init_app(app)
@@ -75,11 +104,18 @@ def init_web(app: Flask) -> None:
     def _http_error(error: HTTPException):
         return _error_page(error.code or 500, error.description or error.name)
 
-    for module in (auth, questions, admin, scoreboards):
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        return _error_page(error.status, str(error), error.field)
+
+    for module in (auth, questions, admin, scoreboards, help):
         app.register_blueprint(module.bp)
 
 
-def _error_page(code: int, message: str):
+def _error_page(code: int, message: str, field: str | None = None):
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
-        return {"error": message, "status": code}, code
+        body: dict[str, Any] = {"error": message, "status": code}
+        if field:
+            body["field"] = field
+        return body, code
     return render_template("error.html", code=code, message=message), code

@@ -10,7 +10,7 @@ from ..app_state import state
 from ..domain import DomainError
 from ..domain.forecasts import latest_forecasts_of, probabilities_by_key
 from ..domain.users import authenticate, check_password, create_user, find_user, set_password
-from . import db, now
+from . import db, form_error, now
 from .forms import ChangePasswordForm, LoginForm, PostForm, RegisterForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -41,10 +41,7 @@ def register():
         try:
             user = create_user(db(), _clock(), form.username.data or "", form.password.data or "")
         except DomainError as exc:
-            # The domain's messages say which field they are about.
-            field = form.username if "username" in str(exc).lower() else form.password
-            field.errors.append(str(exc))
-            status = exc.status
+            status = form_error(form, exc, default="password")
         else:
             login_user(user)
             flash(f"Welcome, {user.username}! Pick a question and make your first forecast.", "success")
@@ -106,8 +103,7 @@ def account():
             try:
                 set_password(current_user, form.new.data or "")
             except DomainError as exc:
-                form.new.errors.append(str(exc))
-                status = exc.status
+                status = form_error(form, exc, default="new")
             else:
                 flash("Your password was changed.", "success")
                 return redirect(url_for("auth.account"))

@@ -1,16 +1,18 @@
-"""Plot builders for the question pages (server-side SVG; the page carries the text alternative)."""
+"""Plot builders for the question and profile pages (server-side SVG; each page carries the text
+alternative). User text (option labels, usernames) goes through :func:`~.svg.literal`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import matplotlib.dates as mdates
 from markupsafe import Markup
 from matplotlib.ticker import PercentFormatter
 
+from ..domain.crowd import CrowdHistory
+from ..domain.profiles import Profile
 from ..models import Question
-from ..scoring.crowd import CrowdTimeline
-from .svg import new_figure, render_svg
+from .svg import literal, new_figure, render_svg
 
 CROWD_COLOUR = "#2457c5"
 MINE_COLOUR = "#d9480f"
@@ -19,11 +21,7 @@ OPTION_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E0
 
 
 def _short(label: str, limit: int = 30) -> str:
-    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
-
-
-def _as_datetimes(seconds) -> list[datetime]:
-    return [datetime.fromtimestamp(float(s), tz=timezone.utc) for s in seconds]
+    return literal(label if len(label) <= limit else label[: limit - 1].rstrip() + "…")
 
 
 def _steps(times: list[datetime], values: list[float], end: datetime) -> tuple[list[datetime], list[float]]:
@@ -35,7 +33,7 @@ def _steps(times: list[datetime], values: list[float], end: datetime) -> tuple[l
 
 def forecast_history_plot(
     question: Question,
-    crowd: CrowdTimeline,
+    crowd: CrowdHistory,
     mine: Sequence[tuple[datetime, dict[str, float]]],
     start: datetime,
     end: datetime,
@@ -45,17 +43,16 @@ def forecast_history_plot(
     Binary: p(yes) of the crowd and of the reader as two step lines. Multiple choice: one crowd
     line per option, the reader's forecasts as dots in the option's colour.
     """
-    if len(crowd.at) == 0 and not mine:
+    if len(crowd) == 0 and not mine:
         return None
-    crowd_times = _as_datetimes(crowd.at)
-    first = min([start, *crowd_times, *(t for t, _ in mine)])
-    last = max([end, *crowd_times, *(t for t, _ in mine)])
+    first = min([start, *crowd.at, *(t for t, _ in mine)])
+    last = max([end, *crowd.at, *(t for t, _ in mine)])
     binary = question.kind == "binary"
     fig, ax = new_figure(10.4, 3.4 if binary else 3.8)
     if binary:
         yes = question.options[0]
-        if len(crowd_times):
-            x, y = _steps(crowd_times, [float(v) for v in crowd.probs[:, 0]], last)
+        if len(crowd):
+            x, y = _steps(crowd.at, crowd.series(0), last)
             ax.step(x, y, where="post", color=CROWD_COLOUR, linewidth=2, label="Crowd (median)")
         if mine:
             x, y = _steps([t for t, _ in mine], [p[yes.key] for _, p in mine], last)
@@ -66,13 +63,13 @@ def forecast_history_plot(
         for index, option in enumerate(question.options):
             colour = OPTION_COLOURS[index % len(OPTION_COLOURS)]
             label = _short(option.label)
-            if len(crowd_times):
-                x, y = _steps(crowd_times, [float(v) for v in crowd.probs[:, index]], last)
+            if len(crowd):
+                x, y = _steps(crowd.at, crowd.series(index), last)
                 ax.step(x, y, where="post", color=colour, linewidth=2, label=label)
             if mine:
                 ax.plot([t for t, _ in mine], [p[option.key] for _, p in mine], "o", color=colour,
                         markeredgecolor="black", markersize=6,
-                        label=None if len(crowd_times) else label)
+                        label=None if len(crowd) else label)
         if mine:
             ax.plot([], [], "o", color="white", markeredgecolor="black", label="Your forecasts")
         ax.set_ylabel("Probability")
@@ -82,7 +79,7 @@ def forecast_history_plot(
     if last <= first:
         last = first + timedelta(hours=1)
     # A little room on the right so a forecast made just now is not drawn on the frame.
-    ax.set_xlim(first, last + (last - first) * 0.02)
+    ax.set_xlim(first, last + (last - first) * 0.02)  # type: ignore[arg-type]
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -91,3 +88,41 @@ def forecast_history_plot(
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
     return render_svg(fig, "Crowd forecast and your forecasts over time")
+
+
+def calibration_plot(profile: Profile) -> Markup:
+    """Observed frequency against mean forecast per bin, with Wilson 95% error bars and the diagonal."""
+    fig, ax = new_figure(5.0, 4.6)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#8a94a6", linewidth=1, label="Perfect calibration")
+    bins = [b for b in profile.bins if b.n > 0]
+    if bins:
+        f, o = [b.f for b in bins], [b.o for b in bins]
+        # Rounding can leave o a hair outside its own interval; error bars cannot be negative.
+        err = [[max(b.o - b.low, 0.0) for b in bins], [max(b.high - b.o, 0.0) for b in bins]]
+        ax.errorbar(f, o, yerr=err, fmt="o", color="#2457c5", ecolor="#7d99d6", capsize=3, markersize=6,
+                    label="Observed (95% Wilson interval)")
+        for b in bins:
+            ax.annotate(f"{b.n:.3g}", (b.f, b.o), textcoords="offset points", xytext=(6, -12), fontsize=8,
+                        color="#5b6475")
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("Forecast probability (bin mean)")
+    ax.set_ylabel("Observed frequency")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return render_svg(fig, f"Calibration plot of {profile.user.username}: observed frequency against forecast")
+
+
+def history_plot(profile: Profile) -> Markup:
+    """Relative Brier per question by close date (below zero: better than the crowd)."""
+    fig, ax = new_figure(7.0, 3.0)
+    when = [q.close for q in profile.questions]
+    values = [q.relative_brier for q in profile.questions]
+    colours = ["#177245" if v <= 0 else "#b42318" for v in values]
+    ax.axhline(0, color="#8a94a6", linewidth=1)
+    ax.scatter(when, values, c=colours, s=28, zorder=3)  # type: ignore[arg-type]
+    ax.set_ylabel("Relative Brier")
+    ax.set_xlabel("Question close date")
+    fig.autofmt_xdate()
+    return render_svg(fig, f"Relative Brier of {profile.user.username} per question by close date")

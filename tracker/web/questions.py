@@ -1,92 +1,42 @@
-"""Question list and question pages, with the forecast form and the forecast history."""
+"""Question list and question pages, with the forecast form and the forecast history.
+
+Thin views: the list and the page's data come from :mod:`tracker.domain.questions`, a forecast is
+stored by :func:`tracker.domain.forecasts.submit_forecast`; refusals are DomainErrors.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
 
 from ..app_state import state
-from ..domain import Conflict
-from ..domain.crowd import CrowdNow, crowd_timeline, current_crowds
+from ..domain import DomainError
 from ..domain.forecasts import (
-    CLOSED_MESSAGE, ForecastError, is_open_for_forecasts, probabilities_by_key, submit_forecast, user_forecasts,
+    ensure_open, forecast_summary, format_percent, probabilities_by_key, submit_forecast,
 )
-from ..models import Forecast, Question, QuestionScore, QuestionTag, ResolutionEvent, Score, User
-from . import db, login_manager, now
+from ..domain.questions import (
+    STATUS_FILTERS, STATUS_LABELS, display_status, get_question, list_questions, question_page,
+)
+from ..models import Forecast, Question
+from . import db, login_manager, now, viewer
 from .forms import ForecastForm, parse_percent, percent_field_name
 from .plots import forecast_history_plot
 
 bp = Blueprint("questions", __name__)
 
-CLOSING_SOON = timedelta(days=7)
-STATUS_FILTERS = {
-    "open": "Open",
-    "closing": "Closing soon",
-    "awaiting": "Awaiting resolution",
-    "resolved": "Resolved",
-    "annulled": "Annulled",
-    "all": "All",
-}
-STATUS_LABELS = {
-    "draft": "Upcoming", "open": "Open", "closed": "Awaiting resolution", "resolved": "Resolved",
-    "annulled": "Annulled",
-}
-
-
-def display_status(question: Question, at: datetime) -> str:
-    """The status a reader should see: an 'open' question past its close reads as closed even
-    before the scheduler's sweep has stored that."""
-    if question.status == "open" and at >= question.closes_at:
-        return "closed"
-    return question.status
-
-
-def _status_condition(name: str, at: datetime):
-    is_open = and_(Question.status == "open", Question.opens_at <= at, Question.closes_at > at)
-    return {
-        "open": is_open,
-        "closing": and_(is_open, Question.closes_at <= at + CLOSING_SOON),
-        "awaiting": or_(Question.status == "closed", and_(Question.status == "open", Question.closes_at <= at)),
-        "resolved": Question.status == "resolved",
-        "annulled": Question.status == "annulled",
-        "all": None,
-    }[name]
-
 
 @bp.route("/")
-def index():
-    """Questions filtered by status, tag and text, each with its crowd forecast (a fixed number of
-    queries whatever the number of rows)."""
+def index() -> str:
+    """Questions filtered by status, tag and text, each with its crowd forecast."""
     at = now()
-    status = request.args.get("status", "open")
-    if status not in STATUS_FILTERS:
-        status = "open"
-    tag = request.args.get("tag", "").strip()
-    text = request.args.get("q", "").strip()
-
-    stmt = select(Question).options(selectinload(Question.options), selectinload(Question.tags))
-    condition = _status_condition(status, at)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    if tag:
-        stmt = stmt.where(Question.tags.any(QuestionTag.tag == tag))
-    if text:
-        stmt = stmt.where(or_(Question.title.icontains(text, autoescape=True),
-                              Question.background.icontains(text, autoescape=True)))
-    if status in ("resolved", "annulled", "awaiting"):
-        stmt = stmt.order_by(Question.closes_at.desc(), Question.id)
-    else:
-        stmt = stmt.order_by(Question.closes_at, Question.id)
-    questions = list(db().scalars(stmt))
-    crowds = current_crowds(db(), questions)
-    tags = list(db().scalars(select(QuestionTag.tag).distinct().order_by(QuestionTag.tag)))
+    listing = list_questions(db(), at, status=request.args.get("status", ""), tag=request.args.get("tag", ""),
+                             text=request.args.get("q", ""))
     return render_template(
-        "questions/index.html", questions=questions, crowds=crowds, tags=tags, status=status, tag=tag,
-        text=text, filters=STATUS_FILTERS, labels=STATUS_LABELS, display_status=display_status, at=at,
+        "questions/index.html", questions=listing.questions, crowds=listing.crowds, tags=listing.tags,
+        status=listing.status, tag=listing.tag, text=listing.text, filters=STATUS_FILTERS, labels=STATUS_LABELS,
+        display_status=display_status, at=at,
     )
 
 
@@ -94,8 +44,8 @@ def index():
 class FormState:
     """What the forecast form shows: the raw text per field and the errors per field."""
 
-    values: dict[str, str]
-    errors: dict[str, str]
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def _initial_values(question: Question, latest: Forecast | None) -> dict[str, str]:
@@ -104,31 +54,28 @@ def _initial_values(question: Question, latest: Forecast | None) -> dict[str, st
     probs = probabilities_by_key(question, latest) if latest else {}
     for option in question.options:
         if latest is not None:
-            values[percent_field_name(option.position)] = _percent_text(probs[option.key])
+            values[percent_field_name(option.position)] = format_percent(probs[option.key], sign=False)
         elif question.kind == "binary" and option.position == 0:
             values[percent_field_name(0)] = "50"
     return values
 
 
-def _percent_text(p: float) -> str:
-    return f"{p * 100:.2f}".rstrip("0").rstrip(".")
-
-
-def _parse_form(question: Question, state_: FormState) -> dict[str, float] | None:
-    """Percentages from the form as probabilities by option key, or None with errors recorded."""
+def _parse_form(question: Question, form_state: FormState) -> dict[str, float] | None:
+    """Percentages from the form as probabilities by option key, or None with errors recorded.
+    A binary question's form has one box (the first option); the second is its complement."""
     options = question.options[:1] if question.kind == "binary" else question.options
     parsed: dict[str, float] = {}
     for option in options:
         name = percent_field_name(option.position)
         raw = request.form.get(name, "")
-        state_.values[name] = raw
+        form_state.values[name] = raw
         try:
             parsed[option.key] = parse_percent(raw)
         except ValueError:
             what = "" if question.kind == "binary" else f"“{option.label}”: "
             shown = f"“{raw.strip()}” is not a number" if raw.strip() else "this is empty"
-            state_.errors[name] = f"{what}{shown}; enter a percentage such as 70."
-    if state_.errors:
+            form_state.errors[name] = f"{what}{shown}; enter a percentage such as 70."
+    if form_state.errors:
         return None
     if question.kind == "binary":
         yes, no = question.options[0], question.options[1]
@@ -136,14 +83,22 @@ def _parse_form(question: Question, state_: FormState) -> dict[str, float] | Non
     return parsed
 
 
-def _submit(question: Question, state_: FormState):
-    """Handle a forecast POST: a redirect on success, else None with errors in ``state_``."""
+def _field_of(question: Question, exc: DomainError) -> str:
+    """The form field a refusal is about: an option's percentage box, or the field itself."""
+    option = question.option_by_key(exc.field) if exc.field else None
+    if option is not None:
+        return percent_field_name(0 if question.kind == "binary" else option.position)
+    return exc.field if exc.field in ("total", "rationale") else "form"
+
+
+def _submit(question: Question, form_state: FormState) -> Response | None:
+    """Handle a forecast POST: a redirect on success, else None with errors in ``form_state``.
+    A refusal that is not about one field (a closed question: 409) goes to the error page."""
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not is_open_for_forecasts(question, now()):
-        abort(409, CLOSED_MESSAGE)
-    probabilities = _parse_form(question, state_)
-    state_.values["rationale"] = request.form.get("rationale", "")
+        return login_manager.unauthorized()  # type: ignore[no-any-return]
+    ensure_open(question, now())  # a closed question is refused as such (409), whatever the numbers
+    probabilities = _parse_form(question, form_state)
+    form_state.values["rationale"] = request.form.get("rationale", "")
     if probabilities is None:
         return None
     settings = state().settings
@@ -151,36 +106,21 @@ def _submit(question: Question, state_: FormState):
         submit_forecast(db(), state().clock, question, current_user, probabilities,
                         rationale=request.form.get("rationale", ""),
                         bounds=(settings.forecast_min, settings.forecast_max))
-    except Conflict as exc:
-        abort(409, str(exc))
-    except ForecastError as exc:
-        option = question.option_by_key(exc.field) if exc.field else None
-        if option is not None:
-            position = 0 if question.kind == "binary" else option.position
-            state_.errors[percent_field_name(position)] = str(exc)
-        else:
-            state_.errors[exc.field or "form"] = str(exc)
+    except DomainError as exc:
+        if exc.field is None:
+            raise
+        form_state.errors[_field_of(question, exc)] = str(exc)
         return None
-    if question.kind == "binary":
-        summary = f"{_percent_text(probabilities[question.options[0].key])}% {question.options[0].label.lower()}"
-    else:
-        summary = ", ".join(f"{o.label} {_percent_text(probabilities[o.key])}%" for o in question.options)
-    flash(f"Forecast saved: {summary}.", "success")
+    flash(f"Forecast saved: {forecast_summary(question, probabilities)}.", "success")
     return redirect(url_for("questions.detail", slug=question.slug) + "#history")
 
 
 @bp.route("/q/<slug>", methods=["GET", "POST"])
-def detail(slug: str):
+def detail(slug: str) -> Response | tuple[str, int]:
     """A question: text, resolution criteria, the forecast form while open, history and scores."""
-    session = db()
-    question = session.scalar(
-        select(Question).where(Question.slug == slug).options(selectinload(Question.options),
-                                                              selectinload(Question.tags))
-    )
-    if question is None:
-        abort(404, f"There is no question “{slug}”.")
+    question = get_question(db(), slug)
     form = ForecastForm()
-    form_state = FormState(values={}, errors={})
+    form_state = FormState()
     code = 200
     if request.method == "POST":
         response = _submit(question, form_state)
@@ -189,51 +129,19 @@ def detail(slug: str):
         code = 400
 
     at = now()
-    shown_status = display_status(question, at)
-    can_forecast = is_open_for_forecasts(question, at)
-    mine = user_forecasts(session, question, current_user) if current_user.is_authenticated else []
+    page = question_page(db(), question, at, viewer())
     if request.method == "GET":
-        form_state.values = _initial_values(question, mine[-1] if mine else None)
-
-    timeline = crowd_timeline(session, question)
-    crowd_now = None
-    if len(timeline.at):
-        crowd_now = CrowdNow(
-            probabilities={o.key: float(p) for o, p in zip(question.options, timeline.probs[-1], strict=True)},
-            forecasters=int(timeline.n_forecasters[-1]),
-        )
-    end = min(at, question.closes_at)
+        form_state.values = _initial_values(question, page.mine[-1] if page.mine else None)
     plot = forecast_history_plot(
-        question, timeline, [(f.created_at, probabilities_by_key(question, f)) for f in mine],
-        start=question.opens_at, end=end,
+        question, page.crowd, [(f.created_at, page.probabilities(f)) for f in page.mine],
+        start=question.opens_at, end=min(at, question.closes_at),
     )
-
-    # Everyone's forecasts only once forecasting has closed: showing them earlier invites herding.
-    everyone = []
-    if shown_status in ("closed", "resolved", "annulled"):
-        everyone = session.execute(
-            select(Forecast, User.username).join(User, User.id == Forecast.user_id)
-            .where(Forecast.question_id == question.id).order_by(Forecast.created_at, Forecast.id)
-        ).all()
-
-    resolution = session.scalar(
-        select(ResolutionEvent).where(ResolutionEvent.question_id == question.id)
-        .order_by(ResolutionEvent.id.desc()).limit(1)
-    ) if question.status in ("resolved", "annulled") else None
-    question_score = session.get(QuestionScore, question.id) if resolution is not None else None
-    scores_current = question_score is not None and resolution is not None and \
-        question_score.resolution_event_id == resolution.id
-    my_score = None
-    if scores_current and current_user.is_authenticated:
-        my_score = session.scalar(
-            select(Score).where(Score.question_id == question.id, Score.user_id == current_user.id)
-        )
     settings = state().settings
     return render_template(
-        "questions/detail.html", question=question, status=shown_status, status_label=STATUS_LABELS[shown_status],
-        can_forecast=can_forecast, form=form, values=form_state.values, errors=form_state.errors,
-        mine=mine, crowd_now=crowd_now, plot=plot, everyone=everyone, resolution=resolution,
-        question_score=question_score if scores_current else None, scores_current=scores_current,
-        my_score=my_score, at=at, probs_of=lambda f: probabilities_by_key(question, f),
-        bounds=(settings.forecast_min, settings.forecast_max), field_name=percent_field_name,
+        "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
+        can_forecast=page.can_forecast, form=form, values=form_state.values, errors=form_state.errors,
+        mine=page.mine, crowd_now=page.crowd_now, plot=plot, everyone=page.everyone, resolution=page.resolution,
+        question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
+        probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
+        field_name=percent_field_name,
     ), code
