@@ -8,7 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from tracker.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DEFAULT_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG_ADMIN_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 

@@ -1,7 +1,7 @@
 """The one source of "now". Everything that depends on dates takes a clock so tests can move time."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -15,7 +15,7 @@ class SystemClock:
     """Wall-clock time in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock:
@@ -39,8 +39,8 @@ class FrozenClock:
 def ensure_utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (SQLite hands them back naive); aware ones are converted."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def parse_iso(text: str) -> datetime:

@@ -60,7 +60,7 @@ class Settings:
     scheduler_interval_seconds: int = 30
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from ``TRACKER_*`` variables, failing fast on unusable values."""
         env = dict(os.environ if environ is None else environ)
         tracker_env = env.get("TRACKER_ENV", "development")

@@ -23,12 +23,13 @@ it then runs forward in real time. It is refused when ``TRACKER_ENV=production``
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -172,9 +173,9 @@ def build_scheduler(state: AppState):
     scheduler = BlockingScheduler(
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-        timezone=timezone.utc,
+        timezone=UTC,
     )
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     for job_id, seconds in job_intervals(state.settings).items():
         scheduler.add_job(
             _run_logged, "interval", args=[state, job_id], id=job_id, name=job_id, seconds=seconds,
@@ -195,8 +196,6 @@ def run_forever(state: AppState) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     log.info("scheduler started: jobs %s, intervals %s", ", ".join(JOB_IDS), job_intervals(state.settings))
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
     log.info("scheduler stopped")

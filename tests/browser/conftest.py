@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,7 +61,7 @@ def serve_process(env: dict[str, str], folder: Path, wait_path: str = "/") -> It
 
 def seed(database_url: str) -> None:
     """Questions around the real current time (the server runs on the wall clock)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     engine = make_engine(database_url)
     with transaction(make_session_factory(engine)) as session:
         others = [make_user(session, name) for name in ("ana", "ben", "chloe")]

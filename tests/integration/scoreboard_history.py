@@ -7,14 +7,14 @@ Two forecasters, two binary questions:
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.factories import add_forecast, make_question, make_user
 from tracker.domain.resolution import resolve
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def build_history(session, clock, with_forecasts: bool = True) -> dict:

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.factories import add_forecast, make_question, make_user
-from tracker.domain.resolution import resolve
 from tracker.domain.prompts import create_due_prompts
+from tracker.domain.resolution import resolve
 from tracker.models import Question, ResolutionEvent, Score, StatusChange
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:
@@ -139,7 +139,7 @@ def test_early_resolution_from_the_form(client, sessions, ids):
     response = client.post("/admin/questions/open-q/resolve", data={"outcome": "no", "occurred_at": "2026-11-24T09:30"})
     assert response.status_code == 302
     with sessions() as s:
-        assert s.scalar(select(ResolutionEvent.occurred_at)) == datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+        assert s.scalar(select(ResolutionEvent.occurred_at)) == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
 def test_annul_needs_a_reason_and_a_confirmation_on_a_resolved_question(client, sessions, ids, clock):

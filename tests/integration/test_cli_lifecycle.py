@@ -1,7 +1,7 @@
 """``tracker resolve`` / ``tracker annul``: same rules as the pages, one transaction, rescored."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from tests.factories import add_forecast, make_question, make_user
 from tracker.models import Question, ResolutionEvent, Score, StatusChange
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_early_resolution_from_the_command_line(runner, sessions, scene):
     with sessions() as s:
         q = s.scalar(select(Question).where(Question.slug == "open-q"))
         assert q.status == "resolved"
-        assert s.scalar(select(ResolutionEvent.occurred_at)) == datetime(2026, 11, 24, 8, tzinfo=timezone.utc)
+        assert s.scalar(select(ResolutionEvent.occurred_at)) == datetime(2026, 11, 24, 8, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,7 +13,7 @@ from tracker.cli import main as cli_main
 def _commands() -> list[list[str]]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     found = []
-    for name, service in compose["services"].items():
+    for service in compose["services"].values():
         command = service.get("command")
         if not command:
             continue

@@ -37,10 +37,7 @@ def questions_only(sessions, clock):
 @pytest.fixture
 def second_database(request, db_dialect, tmp_path, clock):
     """Another empty, migrated database on the same engine as the suite's, with its own runner."""
-    if db_dialect == "postgresql":
-        url = request.getfixturevalue("fresh_pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'second.sqlite3'}"
+    url = request.getfixturevalue("fresh_pg_url") if db_dialect == "postgresql" else f"sqlite:///{tmp_path / 'second.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
     yield make_session_factory(engine), Runner(Settings(env="test", database_url=url, secret_key="k"), clock)

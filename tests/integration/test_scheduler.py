@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +14,7 @@ from tracker.domain.resolution import audit_log, resolve
 from tracker.models import Prompt, Question, ResolutionEvent, Score, StatusChange, User
 from tracker.scheduler import JOB_IDS, OffsetClock, build_scheduler, clock_from_env, job_intervals, run_once
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:
@@ -165,7 +165,7 @@ def test_scheduler_once_honours_a_fake_now(runner, sessions):
 def test_fake_now_is_for_tests_only():
     assert clock_from_env(Settings(env="test", secret_key="x"), {}) is None
     clock = clock_from_env(Settings(env="test", secret_key="x"), {"TRACKER_FAKE_NOW": "2030-01-01T00:00Z"})
-    assert isinstance(clock, OffsetClock) and clock.now() >= datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert isinstance(clock, OffsetClock) and clock.now() >= datetime(2030, 1, 1, tzinfo=UTC)
     with pytest.raises(ConfigError, match="production"):
         clock_from_env(Settings(env="production", secret_key="x"), {"TRACKER_FAKE_NOW": "2030-01-01T00:00Z"})
     with pytest.raises(ConfigError, match="ISO"):

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from tracker.db import make_engine, make_session_factory
 from tracker.models import Prompt, Question, QuestionScore, ResolutionEvent, Score, StatusChange
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_NOW = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+FAKE_NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 WAIT_SECONDS = 40
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ class SchedulerProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 - owned by the object, closed in stop()
         self._terminated = False
         self.proc = subprocess.Popen([sys.executable, "-m", "tracker", "scheduler"], cwd=ROOT, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)

@@ -30,8 +30,8 @@ from sqlalchemy import update
 
 from tests.factories import add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history, utc
-from tracker.domain.resolution import annul, resolve
 from tracker.domain.profiles import forecaster_profile
+from tracker.domain.resolution import annul, resolve
 from tracker.domain.scoreboards import ScoreFilter, scoreboard
 from tracker.models import Forecast, ForecastProbability, Score
 

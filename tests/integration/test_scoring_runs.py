@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -13,12 +13,12 @@ from tracker.models import QuestionScore, ResolutionEvent, Score
 
 
 def at(day: int, hour: int = 10) -> datetime:
-    return datetime(2017, 3, day, hour, tzinfo=timezone.utc)
+    return datetime(2017, 3, day, hour, tzinfo=UTC)
 
 
 @pytest.fixture
 def scene(db_session):
-    q = make_question(db_session, "q", opens_at=at(1, 0), closes_at=datetime(2017, 3, 7, 23, 59, tzinfo=timezone.utc),
+    q = make_question(db_session, "q", opens_at=at(1, 0), closes_at=datetime(2017, 3, 7, 23, 59, tzinfo=UTC),
                       status="closed")
     a, b = make_user(db_session, "ann"), make_user(db_session, "bob")
     add_forecast(db_session, q, a, 0.9, at(1))
@@ -27,11 +27,10 @@ def scene(db_session):
     return q, a, b
 
 
-def _event(db_session, q, action, key=None, occurred_at=None, n=[0]):
-    n[0] += 1
+def _event(db_session, q, action, key=None, occurred_at=None):
     event = ResolutionEvent(question_id=q.id, action=action, outcome_option_id=q.option_by_key(key).id if key else None,
                             occurred_at=occurred_at, note="", actor_name="test",
-                            created_at=datetime(2017, 4, 1, tzinfo=timezone.utc))
+                            created_at=datetime(2017, 4, 1, tzinfo=UTC))
     db_session.add(event)
     db_session.flush()
     return event

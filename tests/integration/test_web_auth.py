@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -159,11 +160,11 @@ def test_csrf_is_enforced_on_account_forms(csrf_app):
 
 
 def test_account_page_lists_your_questions_with_latest_forecast(client, db_session):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from tests.factories import add_forecast, make_question
 
-    now = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
     alice, bob = make_user(db_session, "alice"), make_user(db_session, "bob")
     q = make_question(db_session, "q1", now - timedelta(days=9), now + timedelta(days=9), title="First question?")
     mc = make_question(db_session, "q2", now - timedelta(days=9), now + timedelta(days=9), kind="multiple_choice",

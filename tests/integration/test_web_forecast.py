@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.factories import make_question, make_user
 from tracker.models import Forecast, ForecastProbability
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # the clock fixture's time
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # the clock fixture's time
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The question list and question pages through the Flask test client."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
@@ -9,7 +9,7 @@ from sqlalchemy import event
 from tests.factories import add_forecast, make_question, make_user
 from tracker.models import QuestionScore, ResolutionEvent, Score
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 

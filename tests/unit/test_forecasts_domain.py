@@ -1,7 +1,7 @@
 """submit_forecast's rules, the history queries and the database-to-crowd adapter."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -10,10 +10,15 @@ from tests.factories import add_forecast, make_question, make_user
 from tracker.domain import Conflict
 from tracker.domain.crowd import crowd_timeline, current_crowds
 from tracker.domain.forecasts import (
-    ForecastError, format_percent, probabilities_by_key, question_forecasts, submit_forecast, user_forecasts,
+    ForecastError,
+    format_percent,
+    probabilities_by_key,
+    question_forecasts,
+    submit_forecast,
+    user_forecasts,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 BOUNDS = (0.01, 0.99)
 

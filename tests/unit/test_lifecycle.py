@@ -1,7 +1,7 @@
 """Lifecycle rules: opening, closing, resolving (on time and early), corrections, annulment, audit."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from tracker.domain.lifecycle import open_and_close_due
 from tracker.domain.resolution import annul, audit_log, latest_event, resolve
 from tracker.models import QuestionScore, ResolutionEvent, Score, StatusChange
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:
@@ -165,7 +165,7 @@ def test_a_correction_keeps_the_history_and_rescoring_follows(db_session, clock,
     assert db_session.get(ResolutionEvent, first.id).outcome.key == "yes"  # never rewritten
     assert latest_event(db_session, closed_q.id).id == second.id
     after = scores(db_session, closed_q)
-    assert {uid: s.resolution_event_id for uid, s in after.items()} == {uid: second.id for uid in brier_yes}
+    assert {uid: s.resolution_event_id for uid, s in after.items()} == dict.fromkeys(brier_yes, second.id)
     for uid, old in brier_yes.items():
         assert after[uid].brier != pytest.approx(old)
     kinds = [(e.kind, e.actor_name) for e in audit_log(db_session, closed_q) if e.kind != "status"]

@@ -2,17 +2,17 @@
 each recorded once, only the latest due step after an outage, none once resolved or annulled."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tests.factories import make_question, make_user
-from tracker.domain.resolution import annul, resolve
 from tracker.domain.prompts import _insert_once, create_due_prompts, due_step
+from tracker.domain.resolution import annul, resolve
 from tracker.models import Prompt
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EVERY = 7
 
 
@@ -61,7 +61,7 @@ def test_five_weeks_of_schedule_hour_by_hour(db_session, clock):
 
 def test_after_an_outage_only_the_current_step_is_created(db_session, clock):
     q = make_question(db_session, "q", opens_at=NOW - days(60), closes_at=NOW - days(40), resolve_by=NOW - days(30))
-    assert [p for p in create_due_prompts(db_session, clock, EVERY)]  # one prompt
+    assert list(create_due_prompts(db_session, clock, EVERY))  # one prompt
     assert prompts(db_session, q) == [(5, NOW - days(30) + days(28), NOW)]
     assert create_due_prompts(db_session, clock, EVERY) == []  # again: nothing
     clock.advance(days=7)

@@ -3,7 +3,7 @@ only by the run that recorded the prompt; the outcome is stored on the prompt ro
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from tracker.domain.mail import MailError, parse_smtp_url
 from tracker.models import Prompt
 from tracker.scheduler import run_prompts
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -11,7 +11,15 @@ import click
 
 from ..domain import DomainError
 from . import (
-    csv_cmds, db_cmds, demo_cmds, lifecycle_cmds, questions_cmds, scheduler_cmds, scores_cmds, serve_cmds, users_cmds,
+    csv_cmds,
+    db_cmds,
+    demo_cmds,
+    lifecycle_cmds,
+    questions_cmds,
+    scheduler_cmds,
+    scores_cmds,
+    serve_cmds,
+    users_cmds,
 )
 from .context import CliContext
 

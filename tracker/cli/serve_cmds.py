@@ -1,6 +1,7 @@
 """``tracker serve``: the web server and the scheduler together, for the local default."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -36,10 +37,8 @@ def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:
         # If either process dies, stop the other too: a web server without its scheduler would
         # silently never close questions.
         while all(proc.poll() is None for proc in procs):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 procs[0].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import func, select
@@ -55,7 +55,7 @@ class CrowdHistory:
 
 
 def _seconds(value: datetime) -> float:
-    return value.astimezone(timezone.utc).timestamp()
+    return value.astimezone(UTC).timestamp()
 
 
 def _timeline(rows: Sequence[tuple[int, datetime, int, int, float]], n_options: int,
@@ -95,7 +95,7 @@ def crowd_history(session: Session, question: Question) -> CrowdHistory:
     timeline = crowd_timeline(session, question)
     return CrowdHistory(
         option_keys=[o.key for o in question.options],
-        at=[datetime.fromtimestamp(float(s), tz=timezone.utc) for s in timeline.at],
+        at=[datetime.fromtimestamp(float(s), tz=UTC) for s in timeline.at],
         probabilities=timeline.probs.tolist(),
         forecasters=[int(n) for n in timeline.n_forecasters],
     )

@@ -207,9 +207,9 @@ class _Importer:
             return
         probs = {q.options[k]: given[k] for k in q.options}
         lower = group.username.lower()
-        key = (q.id, lower, group.at)
-        if key in self.seen:
-            earlier, earlier_probs = self.seen[key]
+        seen_key = (q.id, lower, group.at)
+        if seen_key in self.seen:
+            earlier, earlier_probs = self.seen[seen_key]
             if _same(earlier_probs, probs):
                 self.report.duplicates += 1
             else:
@@ -217,7 +217,7 @@ class _Importer:
                            f"{group.username} already has a different forecast at {iso(group.at)} "
                            f"on line {earlier}")
             return
-        self.seen[key] = (group.first_line, probs)
+        self.seen[seen_key] = (group.first_line, probs)
         user_id = self.users.get(lower)
         if user_id is not None:
             stored = self.stored(q.id).get((user_id, group.at))

@@ -28,8 +28,8 @@ from ..clock import Clock, ensure_utc, parse_iso
 from ..models import FINAL_STATUSES, Forecast, Question, User
 from . import DomainError
 from .csv_import import NewForecast, insert_forecasts
-from .resolution import resolve
 from .question_bank import apply_specs, read_bank
+from .resolution import resolve
 from .users import create_user
 
 DEMO_YEARS = (2017, 2018)
@@ -83,8 +83,8 @@ def demo_names(count: int) -> list[_Persona]:
     """Account names such as ``demo-sharp-01``, split between the archetypes by their shares."""
     counts = [int(round(a.share * count)) for a in ARCHETYPES]
     counts[1] += count - sum(counts)  # rounding remainder goes to the steady majority
-    personas = []
-    for kind, n in zip(ARCHETYPES, counts):
+    personas: list[_Persona] = []
+    for kind, n in zip(ARCHETYPES, counts, strict=True):
         for i in range(1, n + 1):
             personas.append(_Persona(f"demo-{kind.name}-{i:02d}", kind, len(personas)))
     return personas
@@ -177,7 +177,7 @@ def _simulate_question(
             logits = prior + kind.skill * information * signal + bias + jitter[j]
             beliefs.append(_softmax(kind.sharpen * (logits - logits.mean())))
         times = [start + timedelta(seconds=int(f * span * 0.999)) for f in fractions]
-        plans[persona.index] = list(zip(times, beliefs))
+        plans[persona.index] = list(zip(times, beliefs, strict=True))
 
     # Herders move towards the crowd of everyone else at the moment they forecast.
     others = [(i, t, p) for i, plan in plans.items() if personas[i].kind.herd == 0 for t, p in plan]
@@ -245,7 +245,7 @@ def run_demo(
             if (user.id, question.id) in done:
                 continue
             touched.add(question.id)
-            new.extend(NewForecast(question.id, user.id, when, dict(zip(option_ids, probs)))
+            new.extend(NewForecast(question.id, user.id, when, dict(zip(option_ids, probs, strict=True)))
                        for when, probs in plan)
     insert_forecasts(session, new)
     report.forecasts_added = len(new)

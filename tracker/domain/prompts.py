@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,10 +110,7 @@ def _insert_once(session: Session, values: dict) -> int | None:
     row already existed (inserted by another process)."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = (insert(Prompt).values(**values)
                 .on_conflict_do_nothing(index_elements=["question_id", "step"]).returning(Prompt.id))
         return session.execute(stmt).scalar_one_or_none()
@@ -140,7 +139,7 @@ def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) ->
     recipients = tuple(admin_emails(session))
     mails = []
     for prompt in session.scalars(select(Prompt).where(Prompt.id.in_(prompt_ids)).order_by(Prompt.id)):
-        question = session.get(Question, prompt.question_id)
+        question = session.get_one(Question, prompt.question_id)
         link = settings.base_url.rstrip("/") + RESOLVE_PATH.format(slug=question.slug)
         subject = f"[Forecast tracker] Resolve: {question.title}"
         if prompt.step >= 2:
@@ -181,8 +180,8 @@ def send_prompt_mail(settings: Settings, mails: list[PromptMail]) -> dict[int, t
     for mail in mails:
         if not mail.recipients:
             continue
-        sent = [addr for (m, addr, _), err in zip(outgoing, errors) if m is mail and err is None]
-        failed = [f"{addr}: {err}" for (m, addr, _), err in zip(outgoing, errors) if m is mail and err]
+        sent = [addr for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err is None]
+        failed = [f"{addr}: {err}" for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err]
         if failed:
             log.warning("prompt %s: email failed for %s", mail.prompt_id, "; ".join(failed))
             text = f"failed for {len(failed)} of {len(mail.recipients)}: " + "; ".join(failed)

@@ -10,7 +10,15 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import (
-    CLOSED_STATUSES, FINAL_STATUSES, Forecast, Question, QuestionScore, QuestionTag, ResolutionEvent, Score, User,
+    CLOSED_STATUSES,
+    FINAL_STATUSES,
+    Forecast,
+    Question,
+    QuestionScore,
+    QuestionTag,
+    ResolutionEvent,
+    Score,
+    User,
 )
 from . import NotFound
 from .crowd import CrowdHistory, CrowdNow, crowd_history, current_crowds

@@ -23,7 +23,6 @@ from . import Conflict, DomainError
 from .lifecycle import set_status, sync_time_status
 
 
-
 @dataclass(frozen=True)
 class AuditEntry:
     """One line of a question's audit log: a resolution event or a status change."""
@@ -121,11 +120,11 @@ def resolve(
             field="occurred_at",
         )
 
-    previous = latest_event(session, question.id)
-    correction = question.status in FINAL_STATUSES and previous is not None
-    if correction and not allow_correction:
+    previous = latest_event(session, question.id) if question.status in FINAL_STATUSES else None
+    correction = previous is not None
+    if previous is not None and not allow_correction:
         raise _already_decided(question, previous)
-    if (correction and previous.action == "resolve" and previous.outcome_option_id == option.id
+    if (previous is not None and previous.action == "resolve" and previous.outcome_option_id == option.id
             and previous.occurred_at == occurred_at):
         raise Conflict(
             f"{question.slug} is already {describe_event(previous)}; a correction must change the "

@@ -39,7 +39,7 @@ def resolution_queue(session: Session, at: datetime) -> ResolutionQueue:
         select(Question).where(Question.status.not_in(FINAL_STATUSES), Question.closes_at <= at)
         .order_by(Question.closes_at, Question.id)
     ).all()
-    steps: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
+    steps: dict[int, int] = dict(session.execute(
         select(Prompt.question_id, func.max(Prompt.step))
         .where(Prompt.question_id.in_([q.id for q in waiting])).group_by(Prompt.question_id)
     ).all()) if waiting else {}

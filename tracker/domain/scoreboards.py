@@ -8,7 +8,7 @@ read between an annulment and its rescoring).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ class ScoreFilter:
     since: date | None = None
     until: date | None = None
 
-    def validate(self) -> "ScoreFilter":
+    def validate(self) -> ScoreFilter:
         if self.since and self.until and self.since > self.until:
             raise DomainError(f"'since' ({self.since}) is after 'until' ({self.until})")
         return self
@@ -113,7 +113,7 @@ def _nan(value: float | None) -> float:
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def _score_query(filters: ScoreFilter):
@@ -132,9 +132,9 @@ def _score_query(filters: ScoreFilter):
     if filters.tag:
         stmt = stmt.where(Question.id.in_(select(QuestionTag.question_id).where(QuestionTag.tag == filters.tag)))
     if filters.since:
-        stmt = stmt.where(EFFECTIVE_CLOSE >= _day_start(filters.since))
+        stmt = stmt.where(_day_start(filters.since) <= EFFECTIVE_CLOSE)
     if filters.until:
-        stmt = stmt.where(EFFECTIVE_CLOSE < _day_start(filters.until + timedelta(days=1)))
+        stmt = stmt.where(_day_start(filters.until + timedelta(days=1)) > EFFECTIVE_CLOSE)
     return stmt
 
 

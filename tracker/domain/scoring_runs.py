@@ -89,12 +89,12 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), np.zeros((0, 2)), []
-    fid, qid, uid, created, pos, prob = zip(*rows)
-    fid = np.asarray(fid, dtype=np.int64)
+    fid_col, qid, uid, created, pos_col, prob = zip(*rows, strict=True)
+    fid = np.asarray(fid_col, dtype=np.int64)
     # Rows come grouped by forecast; a new forecast starts where the id changes.
     starts = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]])
     row_of = np.cumsum(np.r_[True, fid[1:] != fid[:-1]]) - 1
-    pos = np.asarray(pos, dtype=np.int64)
+    pos = np.asarray(pos_col, dtype=np.int64)
     probs = np.zeros((len(starts), int(pos.max()) + 1))
     probs[row_of, pos] = np.asarray(prob, dtype=np.float64)
     question = np.fromiter((index_of[q] for q in np.asarray(qid)[starts]), dtype=np.int64, count=len(starts))
@@ -126,22 +126,25 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     if not questions:
         return
     index_of = {q.id: i for i, q in enumerate(questions)}
-    outcome, annulled, occurred = [], [], []
+    outcome: list[int] = []
+    annulled: list[bool] = []
+    occurred: list[float] = []
     for q in questions:
         event = events.get(q.id)
-        resolved = event is not None and event.action == "resolve"
-        outcome.append(event.outcome.position if resolved else -1)
+        option = event.outcome if event is not None and event.action == "resolve" else None
+        outcome.append(option.position if option is not None else -1)
         annulled.append(event is not None and event.action == "annul")
-        occurred.append(event.occurred_at.timestamp() if resolved and event.occurred_at else np.nan)
+        when = event.occurred_at if option is not None and event is not None else None
+        occurred.append(when.timestamp() if when is not None else np.nan)
     batch_questions = scoring.Questions(
-        n_options=[len(q.options) for q in questions],
-        outcome=outcome,
-        opens_at=[q.opens_at.timestamp() for q in questions],
-        closes_at=[q.closes_at.timestamp() for q in questions],
-        closes_at_passed=[q.closes_at <= now for q in questions],
-        ordered=[q.ordered for q in questions],
-        occurred_at=occurred,
-        annulled=annulled,
+        n_options=np.asarray([len(q.options) for q in questions]),
+        outcome=np.asarray(outcome),
+        opens_at=np.asarray([q.opens_at.timestamp() for q in questions]),
+        closes_at=np.asarray([q.closes_at.timestamp() for q in questions]),
+        closes_at_passed=np.asarray([q.closes_at <= now for q in questions]),
+        ordered=np.asarray([q.ordered for q in questions]),
+        occurred_at=np.asarray(occurred),
+        annulled=np.asarray(annulled),
     )
     question, forecaster, seconds, probs, times = _load_forecasts(session, ids, index_of)
     result = scoring.score_questions(

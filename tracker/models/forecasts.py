@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Float, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
@@ -21,7 +21,7 @@ class Forecast(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # set by the server, never by a client
     rationale: Mapped[str] = mapped_column(Text, default="")
 
-    probabilities: Mapped[list["ForecastProbability"]] = relationship(
+    probabilities: Mapped[list[ForecastProbability]] = relationship(
         back_populates="forecast", cascade="all, delete-orphan", lazy="selectin"
     )
 

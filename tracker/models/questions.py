@@ -44,10 +44,10 @@ class Question(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    options: Mapped[list["QuestionOption"]] = relationship(
+    options: Mapped[list[QuestionOption]] = relationship(
         back_populates="question", order_by="QuestionOption.position", cascade="all, delete-orphan"
     )
-    tags: Mapped[list["QuestionTag"]] = relationship(
+    tags: Mapped[list[QuestionTag]] = relationship(
         back_populates="question", order_by="QuestionTag.tag", cascade="all, delete-orphan"
     )
 
@@ -55,7 +55,7 @@ class Question(Base):
     def tag_names(self) -> list[str]:
         return [t.tag for t in self.tags]
 
-    def option_by_key(self, key: str) -> "QuestionOption | None":
+    def option_by_key(self, key: str) -> QuestionOption | None:
         return next((o for o in self.options if o.key == key), None)
 
     def __repr__(self) -> str:

@@ -42,6 +42,7 @@ Everything else
 """
 
 from .aggregates import group_mean, group_sum, mean_over_questions
+from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .brier import binary_probs, brier_scores
 from .calibration import (
     BIN_CENTRES,
@@ -53,7 +54,6 @@ from .calibration import (
     wilson_interval,
 )
 from .crowd import CrowdTimeline, crowd_forecast_over_time, crowd_probabilities
-from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .engine import score_questions
 from .logscore import LOG_FLOOR, baseline_scores, log_scores
 from .timeline import DAY_SECONDS, epoch_seconds, utc_day

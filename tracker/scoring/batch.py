@@ -27,9 +27,11 @@ class Questions:
     opens_at: np.ndarray
     closes_at: np.ndarray
     closes_at_passed: np.ndarray
-    ordered: np.ndarray | None = None
-    occurred_at: np.ndarray | None = None
-    annulled: np.ndarray | None = None
+    # None means "all False / NaN"; __post_init__ replaces it with an array, so after construction
+    # these are always arrays (hence typed as such).
+    ordered: np.ndarray = None  # type: ignore[assignment]
+    occurred_at: np.ndarray = None  # type: ignore[assignment]
+    annulled: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         size = len(np.asarray(self.n_options))

@@ -34,7 +34,8 @@ def brier_scores(
 
     ``probs`` is (n, K_max), padded with zeros beyond a row's own ``n_options``; ``n_options``,
     ``outcome`` (index of the option that occurred) and ``ordered`` are per row or scalars.
-    Unordered: ``sum_k (p_k - o_k)^2`` (binary: ``2 (p_yes - o_yes)^2``, option 0 = yes). Ordered: the mean over the K-1 cumulative splits
+    Unordered: ``sum_k (p_k - o_k)^2`` (binary: ``2 (p_yes - o_yes)^2``, option 0 = yes). Ordered: the
+    mean over the K-1 cumulative splits
     ``{1..j} | {j+1..K}`` of the binary Brier ``2 (P_j - O_j)^2``. Returns shape (n,).
     """
     probs = np.asarray(probs, dtype=np.float64)

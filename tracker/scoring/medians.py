@@ -96,7 +96,7 @@ def interval_middles(
     np.cumsum(group_size.take(group_order), out=item_bounds[1:])
     # Items in chunk order, as indices into the caller's arrays.
     item_order = np.asarray(by_start).take(item_order)
-    for first, last in zip(boundaries[:-1].tolist(), boundaries[1:].tolist()):
+    for first, last in zip(boundaries[:-1].tolist(), boundaries[1:].tolist(), strict=True):
         # loop over classes and chunks
         items = item_order[item_bounds[first] : item_bounds[last]]
         groups = group_order[first:last]
@@ -194,7 +194,7 @@ def _chunk_middles(
     at_row_end = running[n_words - 1 :: n_words]
     before_row = np.zeros(n_rows, dtype=count_type)
     before_row[1:] = at_row_end[:-1]
-    n_all = at_row_end - before_row
+    n_all = np.subtract(at_row_end, before_row)
     rows = np.flatnonzero(n_all)  # terminal rows are always empty
     n = n_all.take(rows)
     row_group = np.repeat(np.arange(n_local), rows_per_group).take(rows)

@@ -41,7 +41,7 @@ def now() -> datetime:
 
 def viewer() -> User | None:
     """The logged-in account, or None for an anonymous visitor (what domain functions take)."""
-    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+    return current_user if current_user.is_authenticated else None
 
 
 def form_error(form: FlaskForm, exc: DomainError, default: str | None = None) -> int:

@@ -26,7 +26,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def _admins_only() -> Response | None:
     if not current_user.is_authenticated:
         if "auth.login" in current_app.view_functions:
-            return login_manager.unauthorized()  # type: ignore[no-any-return]
+            return login_manager.unauthorized()
         abort(401, "Please log in.")
     if not current_user.is_admin:
         abort(403, "This page is for admins.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import matplotlib.dates as mdates
 from markupsafe import Markup
@@ -24,11 +25,16 @@ def _short(label: str, limit: int = 30) -> str:
     return literal(label if len(label) <= limit else label[: limit - 1].rstrip() + "…")
 
 
-def _steps(times: list[datetime], values: list[float], end: datetime) -> tuple[list[datetime], list[float]]:
+def _x(times: Sequence[datetime]) -> Any:
+    """Times as matplotlib's date numbers (the axis formats them as dates)."""
+    return mdates.date2num(list(times))
+
+
+def _steps(times: list[datetime], values: list[float], end: datetime) -> tuple[Any, list[float]]:
     """Extend a step series to ``end`` so the last forecast is drawn as still standing."""
     if times and end > times[-1]:
-        return [*times, end], [*values, values[-1]]
-    return times, values
+        return _x([*times, end]), [*values, values[-1]]
+    return _x(times), values
 
 
 def forecast_history_plot(
@@ -57,7 +63,7 @@ def forecast_history_plot(
         if mine:
             x, y = _steps([t for t, _ in mine], [p[yes.key] for _, p in mine], last)
             ax.step(x, y, where="post", color=MINE_COLOUR, linewidth=1.6, linestyle="--", label="You")
-            ax.plot([t for t, _ in mine], [p[yes.key] for _, p in mine], "o", color=MINE_COLOUR, markersize=5)
+            ax.plot(_x([t for t, _ in mine]), [p[yes.key] for _, p in mine], "o", color=MINE_COLOUR, markersize=5)
         ax.set_ylabel(f"Probability of “{_short(yes.label, 12)}”")
     else:
         for index, option in enumerate(question.options):
@@ -67,7 +73,7 @@ def forecast_history_plot(
                 x, y = _steps(crowd.at, crowd.series(index), last)
                 ax.step(x, y, where="post", color=colour, linewidth=2, label=label)
             if mine:
-                ax.plot([t for t, _ in mine], [p[option.key] for _, p in mine], "o", color=colour,
+                ax.plot(_x([t for t, _ in mine]), [p[option.key] for _, p in mine], "o", color=colour,
                         markeredgecolor="black", markersize=6,
                         label=None if len(crowd) else label)
         if mine:
@@ -79,7 +85,7 @@ def forecast_history_plot(
     if last <= first:
         last = first + timedelta(hours=1)
     # A little room on the right so a forecast made just now is not drawn on the frame.
-    ax.set_xlim(first, last + (last - first) * 0.02)  # type: ignore[arg-type]
+    ax.set_xlim(_x([first, last + (last - first) * 0.02]).tolist())
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -121,7 +127,8 @@ def history_plot(profile: Profile) -> Markup:
     values = [q.relative_brier for q in profile.questions]
     colours = ["#177245" if v <= 0 else "#b42318" for v in values]
     ax.axhline(0, color="#8a94a6", linewidth=1)
-    ax.scatter(when, values, c=colours, s=28, zorder=3)  # type: ignore[arg-type]
+    ax.scatter(_x(when), values, c=colours, s=28, zorder=3)
+    ax.xaxis_date()
     ax.set_ylabel("Relative Brier")
     ax.set_xlabel("Question close date")
     fig.autofmt_xdate()

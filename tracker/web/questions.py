@@ -14,10 +14,19 @@ from werkzeug.wrappers import Response
 from ..app_state import state
 from ..domain import DomainError
 from ..domain.forecasts import (
-    ensure_open, forecast_summary, format_percent, probabilities_by_key, submit_forecast,
+    ensure_open,
+    forecast_summary,
+    format_percent,
+    probabilities_by_key,
+    submit_forecast,
 )
 from ..domain.questions import (
-    STATUS_FILTERS, STATUS_LABELS, display_status, get_question, list_questions, question_page,
+    STATUS_FILTERS,
+    STATUS_LABELS,
+    display_status,
+    get_question,
+    list_questions,
+    question_page,
 )
 from ..models import Forecast, Question
 from . import db, login_manager, now, viewer
@@ -95,7 +104,7 @@ def _submit(question: Question, form_state: FormState) -> Response | None:
     """Handle a forecast POST: a redirect on success, else None with errors in ``form_state``.
     A refusal that is not about one field (a closed question: 409) goes to the error page."""
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()  # type: ignore[no-any-return]
+        return login_manager.unauthorized()
     ensure_open(question, now())  # a closed question is refused as such (409), whatever the numbers
     probabilities = _parse_form(question, form_state)
     form_state.values["rationale"] = request.form.get("rationale", "")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 from flask_login import current_user
@@ -55,7 +56,7 @@ def _filters_and_question() -> tuple[ScoreFilter, Question | None]:
     return filters.validate(), question
 
 
-def _query_args(filters: ScoreFilter) -> dict[str, str]:
+def _query_args(filters: ScoreFilter) -> dict[str, Any]:
     args = {"tag": filters.tag, "question": filters.question,
             "since": filters.since and filters.since.isoformat(), "until": filters.until and filters.until.isoformat()}
     return {k: v for k, v in args.items() if v}

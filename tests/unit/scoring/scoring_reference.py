@@ -107,7 +107,7 @@ def score(questions: list[dict], forecasts: list[dict]) -> tuple[dict, dict]:
         briers_by_day: dict = {}
         crowd_days = []
         own = {person: [f for _, _, f in mine if f["forecaster"] == person] for person in people}
-        seen = {person: 0 for person in people}  # how many of the person's forecasts are made
+        seen = dict.fromkeys(people, 0)  # how many of the person's forecasts are made
         for day in range(first_day, last_day + 1):
             standing_today = []
             briers_by_day[day] = []
@@ -133,7 +133,7 @@ def score(questions: list[dict], forecasts: list[dict]) -> tuple[dict, dict]:
             result = PairResult(
                 brier=sum(briers) / active,
                 log_score=sum(log_score(p, outcome) for _, p in days) / active,
-                relative_brier=sum(b - median_by_day[d] for b, (d, _) in zip(briers, days)) / window,
+                relative_brier=sum(b - median_by_day[d] for b, (d, _) in zip(briers, days, strict=True)) / window,
                 baseline=sum(baseline(p, outcome) for _, p in days) / window,
                 coverage=active / window,
                 active_days=active,

@@ -64,7 +64,7 @@ def test_calibration_sums_add_across_questions():
     key = rng.integers(0, 4, 40)
     per_key = bin_sums(p, y, w, key=key, n_keys=4)
     together = bin_sums(p, y, w)
-    for mine, whole in zip(per_key, together):
+    for mine, whole in zip(per_key, together, strict=True):
         assert np.allclose(mine.sum(axis=0), whole)
     stacked = calibration_from_bin_sums(*per_key)
     assert stacked.n.shape == (4, N_BINS) and stacked.reliability.shape == (4,)

@@ -21,10 +21,10 @@ T0 = 19723 * DAY  # 2024-01-01 00:00 UTC
 
 
 def one_question(**overrides):
-    fields = dict(
-        n_options=[2], outcome=[0], opens_at=[T0 + 3600], closes_at=[T0 + 6 * DAY + 7200],
-        closes_at_passed=[True],
-    )
+    fields = {
+        "n_options": [2], "outcome": [0], "opens_at": [T0 + 3600], "closes_at": [T0 + 6 * DAY + 7200],
+        "closes_at_passed": [True],
+    }
     fields.update(overrides)
     return Questions(**fields)
 

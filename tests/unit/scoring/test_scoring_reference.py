@@ -5,13 +5,12 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
+import scoring_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import scoring_reference
 from scoring_cases import random_batch, to_reference
-from tracker.scoring import Forecasts, Questions, score_questions
-from tracker.scoring import medians
+
+from tracker.scoring import Forecasts, Questions, medians, score_questions
 
 PAIR_FIELDS = ["brier", "log_score", "relative_brier", "baseline", "coverage", "active_days",
                "n_forecasts"]
@@ -22,7 +21,7 @@ def assert_matches_reference(questions: Questions, forecasts: Forecasts) -> None
     scores = score_questions(questions, forecasts)
     expected_pairs, expected_questions = scoring_reference.score(*to_reference(questions, forecasts))
     pairs = scores.pairs
-    keys = list(zip(pairs.question.tolist(), pairs.forecaster.tolist()))
+    keys = list(zip(pairs.question.tolist(), pairs.forecaster.tolist(), strict=True))
     assert keys == sorted(expected_pairs)
     for row, key in enumerate(keys):
         expected = expected_pairs[key]
