@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .app_state import init_state
     from .config import Settings
     from .web import init_web
+    from .web.health import bp as health_bp
 
     config = dict(config or {})
     settings: Settings = config.pop("SETTINGS", None) or Settings.from_env()
@@ -54,4 +55,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config)
     init_state(app, settings, clock=clock)
     init_web(app)
+    app.register_blueprint(health_bp)  # GET /healthz
     return app

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class ConfigError(RuntimeError):
     """Raised when the configuration cannot be used; the message says what to set."""
 
@@ -58,6 +61,7 @@ class Settings:
     forecast_max: float = 0.99
     base_url: str = "http://127.0.0.1:5000"
     scheduler_interval_seconds: int = 30
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -83,6 +87,9 @@ class Settings:
             raise ConfigError("TRACKER_PROMPT_EVERY_DAYS must be at least 1")
         if not (0.0 <= fmin < fmax <= 1.0):
             raise ConfigError("TRACKER_FORECAST_MIN and TRACKER_FORECAST_MAX must satisfy 0 <= min < max <= 1")
+        log_level = (env.get("TRACKER_LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"TRACKER_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         return cls(
             env=tracker_env,
             database_url=env.get("TRACKER_DATABASE_URL") or _default_database_url(),
@@ -94,4 +101,5 @@ class Settings:
             forecast_max=fmax,
             base_url=env.get("TRACKER_BASE_URL", "http://127.0.0.1:5000"),
             scheduler_interval_seconds=interval,
+            log_level=log_level,
         )

@@ -12,6 +12,7 @@ from ..app_state import AppState, build_state
 from ..clock import Clock
 from ..config import ConfigError, Settings
 from ..db import transaction
+from ..logs import configure_logging
 
 
 class CliContext:
@@ -25,10 +26,14 @@ class CliContext:
 
     @cached_property
     def settings(self) -> Settings:
+        """Settings from the environment; reading them is where a ``tracker`` process configures
+        its logging (``TRACKER_LOG_LEVEL``), so ``--help`` and injected settings (tests) never do."""
         try:
-            return Settings.from_env()
+            settings = Settings.from_env()
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+        configure_logging(settings.log_level)
+        return settings
 
     @cached_property
     def state(self) -> AppState:

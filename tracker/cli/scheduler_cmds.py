@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import click
 
 from ..config import ConfigError
+from ..logs import configure_logging
 from .context import CliContext, pass_cli
 
 
@@ -37,9 +37,8 @@ def scheduler_command(cli: CliContext, once: bool) -> None:
         if any("error" in result for result in report.values()):
             raise click.ClickException("some jobs failed (see above)")
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # APScheduler logs every run at INFO; our jobs log what they changed.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A no-op when the settings came from the environment (that already configured it).
+    configure_logging(cli.settings.log_level)
     scheduler.run_forever(cli.state)
 
 

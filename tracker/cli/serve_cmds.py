@@ -8,21 +8,27 @@ import sys
 
 import click
 
+from .context import CliContext, pass_cli
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--no-scheduler", is_flag=True, help="Run only the web server.")
-def serve(host: str, port: int, workers: int, no_scheduler: bool) -> None:
+@pass_cli
+def serve(cli: CliContext, host: str, port: int, workers: int, no_scheduler: bool) -> None:
     """Run gunicorn on HOST:PORT and, beside it, the scheduler process; Ctrl-C stops both."""
+    # Reading the settings fails fast on a bad configuration and configures this process's logging;
+    # each child configures its own (tracker.wsgi, `tracker scheduler`) at the same level.
+    log_level = cli.settings.log_level
     procs: list[subprocess.Popen] = []
     if not no_scheduler:
         procs.append(subprocess.Popen([sys.executable, "-m", "tracker", "scheduler"]))
     procs.append(
         subprocess.Popen([
             sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--threads", "4", "--access-logfile", "-", "tracker.wsgi:app",
+            "--threads", "4", "--access-logfile", "-", "--log-level", log_level.lower(), "tracker.wsgi:app",
         ])
     )
     click.echo(f"Forecast tracker on http://{host}:{port} (Ctrl-C to stop)")
