@@ -8,7 +8,6 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.factories import NOW, PASSWORD
 from tracker import create_app
 from tracker.cli import main as cli_main
 from tracker.cli.context import CliContext
@@ -28,7 +28,6 @@ from tracker.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DEFAULT_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get("TRACKER_TEST_PG_ADMIN_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
@@ -119,7 +118,7 @@ def clean_db(database_url) -> str:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock(DEFAULT_NOW)
+    return FrozenClock(NOW)
 
 
 @pytest.fixture
@@ -145,6 +144,30 @@ def csrf_app(settings, clock):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+class AuthActions:
+    """Log in and out through the real pages (flaskr's pattern): the one way web tests log in."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, username: str = "alice", password: str = PASSWORD, next_url: str | None = None,
+              check: bool = True, **extra):
+        """POST the login form; with ``check`` (the default) the login must succeed."""
+        url = "/auth/login" + (f"?next={next_url}" if next_url else "")
+        response = self._client.post(url, data={"username": username, "password": password, **extra})
+        if check:
+            assert response.status_code == 302, f"login as {username!r} failed: {response.status_code}"
+        return response
+
+    def logout(self):
+        return self._client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
 
 
 @pytest.fixture

@@ -2,22 +2,27 @@
 any history; the behaviour under test goes through the domain functions."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from tracker.domain.users import hash_password
 from tracker.models import Forecast, ForecastProbability, Question, QuestionOption, QuestionTag, User
 
+#: The suite's "now": the clock fixture's time, shared by every test that reasons about it.
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+#: The password every factory-made account has.
+PASSWORD = "password123"
+
 _FAST_HASH: dict[str, str] = {}
 
 
-def make_user(session: Session, username: str, role: str = "forecaster", password: str | None = "password123",
+def make_user(session: Session, username: str, role: str = "forecaster", password: str | None = PASSWORD,
               created_at: datetime | None = None) -> User:
     if password is not None and password not in _FAST_HASH:
         _FAST_HASH[password] = hash_password(password)
     user = User(username=username, role=role, password_hash=_FAST_HASH.get(password) if password else None,
-                created_at=created_at or datetime(2016, 1, 1, tzinfo=__import__("datetime").timezone.utc))
+                created_at=created_at or datetime(2016, 1, 1, tzinfo=UTC))
     session.add(user)
     session.flush()
     return user

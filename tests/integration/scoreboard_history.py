@@ -1,4 +1,4 @@
-"""A small scored history whose numbers are worked out by hand in the tests (SCORING.md §1-§8).
+"""A small scored history whose numbers are worked out by hand in the tests (docs/scoring.md §1-§8).
 
 Two forecasters, two binary questions:
 - q1 (2017-03-01 .. 2017-03-04, four days), resolved yes: alice 80% on the 1st, 90% on the 3rd;

@@ -7,22 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.conftest import AuthActions
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain.prompts import create_due_prompts
 from tracker.domain.resolution import resolve
 from tracker.models import Question, ResolutionEvent, Score, StatusChange
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
-
-
-def login(client, user_id: int) -> None:
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(user_id)
-        sess["_fresh"] = True
 
 
 @pytest.fixture
@@ -55,21 +48,21 @@ def count(sessions, model) -> int:
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/inbox", "/admin/questions/old-q/resolve",
                                   "/admin/questions/old-q/annul", "/admin/questions/old-q/audit"])
-def test_admin_pages_need_an_admin(client, ids, path):
+def test_admin_pages_need_an_admin(client, ids, path, auth):
     anonymous = client.get(path)
     assert anonymous.status_code in (302, 401)
     if anonymous.status_code == 302:
         assert "/auth/login" in anonymous.headers["Location"]
-    login(client, ids["fred"])
+    auth.login("fred")
     assert client.get(path).status_code == 403
     if "/questions/" in path and not path.endswith("/audit"):
         assert client.post(path, data={"outcome": "yes", "reason": "x"}).status_code == 403
-    login(client, ids["admin"])
+    auth.login("root")
     assert client.get(path).status_code == 200
 
 
-def test_queue_lists_unresolved_closed_questions_oldest_first(client, ids):
-    login(client, ids["admin"])
+def test_queue_lists_unresolved_closed_questions_oldest_first(client, ids, auth):
+    auth.login("root")
     page = text_of(client.get("/admin/"))
     queue = page.split("Open questions")[0]
     assert queue.index("Old question") < queue.index("Recent question")
@@ -79,8 +72,8 @@ def test_queue_lists_unresolved_closed_questions_oldest_first(client, ids):
     assert 'href="/admin/questions/old-q/resolve"' in queue
 
 
-def test_resolving_from_the_form(client, sessions, ids):
-    login(client, ids["admin"])
+def test_resolving_from_the_form(client, sessions, ids, auth):
+    auth.login("root")
     form = text_of(client.get("/admin/questions/recent-q/resolve"))
     assert '<option value="yes">Yes (yes)</option>' in form and "correcting" not in form
     response = client.post("/admin/questions/recent-q/resolve", data={"outcome": "yes", "note": "BBC, 24 Nov"})
@@ -95,10 +88,10 @@ def test_resolving_from_the_form(client, sessions, ids):
     assert "Scores were recomputed" in audit  # the flash message
 
 
-def test_a_correction_needs_the_confirmation_and_says_what_stands(client, sessions, ids, clock):
+def test_a_correction_needs_the_confirmation_and_says_what_stands(client, sessions, ids, clock, auth):
     with sessions.begin() as s:
         resolve(s, clock, s.get(Question, ids["recent"]), "yes", None, "earlier-admin", note="first call")
-    login(client, ids["admin"])
+    auth.login("root")
     form = plain(client.get("/admin/questions/recent-q/resolve"))
     assert "Current resolution: resolved as Yes (yes), recorded by earlier-admin" in form
     assert "I am correcting an existing resolution" in form
@@ -118,8 +111,8 @@ def test_a_correction_needs_the_confirmation_and_says_what_stands(client, sessio
     assert "Correction: resolved as No" in audit and "earlier-admin" in audit and "misread" in audit
 
 
-def test_domain_refusals_are_shown_on_the_form_and_store_nothing(client, sessions, ids):
-    login(client, ids["admin"])
+def test_domain_refusals_are_shown_on_the_form_and_store_nothing(client, sessions, ids, auth):
+    auth.login("root")
     response = client.post("/admin/questions/open-q/resolve", data={"outcome": "yes"})
     assert response.status_code == 409
     assert "a resolution needs occurred_at" in text_of(response)
@@ -132,8 +125,8 @@ def test_domain_refusals_are_shown_on_the_form_and_store_nothing(client, session
     assert count(sessions, ResolutionEvent) == 0 and count(sessions, StatusChange) == 0
 
 
-def test_early_resolution_from_the_form(client, sessions, ids):
-    login(client, ids["admin"])
+def test_early_resolution_from_the_form(client, sessions, ids, auth):
+    auth.login("root")
     form = text_of(client.get("/admin/questions/open-q/resolve"))
     assert "still open" in form and 'type="datetime-local"' in form
     response = client.post("/admin/questions/open-q/resolve", data={"outcome": "no", "occurred_at": "2026-11-24T09:30"})
@@ -142,8 +135,8 @@ def test_early_resolution_from_the_form(client, sessions, ids):
         assert s.scalar(select(ResolutionEvent.occurred_at)) == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
-def test_annul_needs_a_reason_and_a_confirmation_on_a_resolved_question(client, sessions, ids, clock):
-    login(client, ids["admin"])
+def test_annul_needs_a_reason_and_a_confirmation_on_a_resolved_question(client, sessions, ids, clock, auth):
+    auth.login("root")
     missing = client.post("/admin/questions/old-q/annul", data={"reason": ""})
     assert missing.status_code == 400 and "An annulment needs a reason." in text_of(missing)
     ok = client.post("/admin/questions/old-q/annul", data={"reason": "The agency stopped publishing."})
@@ -160,19 +153,19 @@ def test_annul_needs_a_reason_and_a_confirmation_on_a_resolved_question(client, 
     assert "Correction: annulled" in audit and "oops" in audit
 
 
-def test_unknown_question_is_404(client, ids):
-    login(client, ids["admin"])
+def test_unknown_question_is_404(client, ids, auth):
+    auth.login("root")
     assert client.get("/admin/questions/nope/resolve").status_code == 404
 
 
-def test_inbox_shows_prompts_newest_first_with_their_state(client, sessions, ids, clock):
+def test_inbox_shows_prompts_newest_first_with_their_state(client, sessions, ids, clock, auth):
     with sessions.begin() as s:
         create_due_prompts(s, clock, 7)
     clock.advance(days=13)
     with sessions.begin() as s:
         create_due_prompts(s, clock, 7)  # the recent question's resolve-by date has now passed
         resolve(s, clock, s.get(Question, ids["old"]), "no", None, "root")
-    login(client, ids["admin"])
+    auth.login("root")
     page = text_of(client.get("/admin/inbox"))
     first, second, third = (page.index(t) for t in (
         "Recent question” (recent-q) reached its resolve-by date",
@@ -188,7 +181,9 @@ def test_inbox_shows_prompts_newest_first_with_their_state(client, sessions, ids
 
 def test_csrf_is_required(csrf_app, sessions, ids):
     client = csrf_app.test_client()
-    login(client, ids["admin"])
+    login_page = client.get("/auth/login").get_data(as_text=True)
+    AuthActions(client).login("root", csrf_token=re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                                                            login_page).group(1))
     response = client.post("/admin/questions/recent-q/resolve", data={"outcome": "yes"})
     assert response.status_code == 400
     assert count(sessions, ResolutionEvent) == 0
@@ -198,8 +193,8 @@ def test_csrf_is_required(csrf_app, sessions, ids):
     assert ok.status_code == 302 and count(sessions, ResolutionEvent) == 1
 
 
-def test_a_resolution_made_meanwhile_by_someone_else_is_not_silently_corrected(client, sessions, ids, clock):
-    login(client, ids["admin"])
+def test_a_resolution_made_meanwhile_by_someone_else_is_not_silently_corrected(client, sessions, ids, clock, auth):
+    auth.login("root")
     assert "correcting" not in text_of(client.get("/admin/questions/recent-q/resolve"))  # unresolved when shown
     with sessions.begin() as s:  # another admin resolves it before this form is submitted
         resolve(s, clock, s.get(Question, ids["recent"]), "yes", None, "bea")

@@ -6,10 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.models import Question, ResolutionEvent, Score, StatusChange
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_forecasts_csv_is_exact_and_neutralises_formulas(client, sessions, histo
     assert float(no_row["probability"]) == 1.0 - 0.8
 
 
-def test_forecasts_on_open_questions_are_only_exported_for_admins(app, client, sessions, runner, history):
+def test_forecasts_on_open_questions_are_only_exported_for_admins(app, client, sessions, runner, history, auth):
     with sessions() as session:
         q = make_question(session, "still-open", utc(2026, 11, 1), utc(2027, 12, 31), status="open")
         add_forecast(session, q, make_user(session, "olga"), 0.3, utc(2026, 11, 20))
@@ -96,7 +96,7 @@ def test_forecasts_on_open_questions_are_only_exported_for_admins(app, client, s
     assert public.status_code == 200 and b"still-open" not in public.data
     assert runner.invoke(["export", "forecasts"]).stdout_bytes == public.data
     assert client.get("/forecasts.csv?include_open=1").status_code == 403
-    client.post("/auth/login", data={"username": "root-admin", "password": "password123"})
+    auth.login("root-admin")
     full = client.get("/forecasts.csv?include_open=1")
     assert full.status_code == 200 and b"still-open,olga" in full.data
     assert runner.invoke(["export", "forecasts", "--include-open"]).stdout_bytes == full.data

@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.app_state import build_state
 from tracker.config import ConfigError, Settings
 from tracker.domain.resolution import audit_log, resolve
 from tracker.models import Prompt, Question, ResolutionEvent, Score, StatusChange, User
 from tracker.scheduler import JOB_IDS, OffsetClock, build_scheduler, clock_from_env, job_intervals, run_once
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:

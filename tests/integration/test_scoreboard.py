@@ -1,4 +1,4 @@
-"""Scoreboards and profiles against numbers worked out by hand from SCORING.md.
+"""Scoreboards and profiles against numbers worked out by hand from docs/scoring.md.
 
 The history (tests/integration/scoreboard_history.py): q1 runs 2017-03-01..04 (D = 4), resolved yes;
 q2 runs 2017-03-01..02 (D = 2), resolved no. Binary daily Brier is 2 (p_yes - o_yes)^2.
@@ -238,7 +238,7 @@ def test_question_board_shows_the_crowd_score(client, history):
 
 
 def test_a_lone_forecaster_shows_a_plain_zero_relative_brier(client, sessions, clock):
-    """A lone forecaster's relative Brier is 0 (SCORING.md §4); rounding noise must not show as -0.000."""
+    """A lone forecaster's relative Brier is 0 (docs/scoring.md §4); rounding noise must not show as -0.000."""
     with sessions() as session:
         solo = make_user(session, "solo")
         q = make_question(session, "lonely", utc(2017, 5, 1), utc(2017, 5, 20))

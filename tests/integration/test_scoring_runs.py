@@ -47,7 +47,7 @@ def test_resolution_scores_match_the_hand_computed_values(db_session, clock, sce
     rescore_questions(db_session, clock, [q.id])
     assert stale_question_ids(db_session, clock.now()) == []
     s = _scores(db_session, q)
-    # SCORING.md §3: 90% for 3 days then 95% for 4 days, resolved yes.
+    # docs/scoring.md §3: 90% for 3 days then 95% for 4 days, resolved yes.
     assert s[a.id].brier == pytest.approx((3 * 0.02 + 4 * 0.005) / 7)
     assert s[a.id].log_score == pytest.approx((3 * math.log(0.9) + 4 * math.log(0.95)) / 7)
     # Days 5-7: the median of ann's 0.005 and bob's 0.5 is 0.2525; days 1-4 ann is the median.

@@ -17,10 +17,6 @@ def register(client, username="alice", password="password123", confirm=None, **k
                                                "confirm": password if confirm is None else confirm}, **kwargs)
 
 
-def login(client, username="alice", password="password123", next_url=None):
-    url = "/auth/login" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data={"username": username, "password": password})
-
 
 def user_count(sessions) -> int:
     with sessions() as s:
@@ -58,29 +54,29 @@ def test_register_refusals_store_nothing(client, db_session, sessions, username,
     assert client.get("/auth/account").status_code == 302  # still logged out
 
 
-def test_login_wrong_password_and_unknown_user(client, db_session):
+def test_login_wrong_password_and_unknown_user(client, db_session, auth):
     make_user(db_session, "alice")
     db_session.commit()
     for username, password in (("alice", "wrong-password"), ("nobody", "password123")):
-        response = login(client, username, password)
+        response = auth.login(username, password, check=False)
         assert response.status_code == 400
         assert "Wrong username or password." in response.get_data(as_text=True)
     assert client.get("/auth/account").status_code == 302
 
 
-def test_login_refused_for_imported_account_without_password(client, db_session):
+def test_login_refused_for_imported_account_without_password(client, db_session, auth):
     make_user(db_session, "imported", password=None)
     db_session.commit()
-    response = login(client, "imported", "anything-at-all")
+    response = auth.login("imported", "anything-at-all", check=False)
     assert response.status_code == 400
     assert "has no password yet" in response.get_data(as_text=True)
     assert client.get("/auth/account").status_code == 302
 
 
-def test_login_is_case_insensitive_and_redirects_to_safe_next(client, db_session):
+def test_login_is_case_insensitive_and_redirects_to_safe_next(client, db_session, auth):
     make_user(db_session, "alice")
     db_session.commit()
-    response = login(client, "ALICE", "password123", next_url="/q/some-question")
+    response = auth.login("ALICE", "password123", next_url="/q/some-question", check=False)
     assert response.status_code == 302 and response.location == "/q/some-question"
 
 
@@ -94,10 +90,10 @@ def test_login_never_redirects_off_site(client, db_session, target):
     assert response.status_code == 302 and response.location == "/"
 
 
-def test_logout_is_post_only(client, db_session):
+def test_logout_is_post_only(client, db_session, auth):
     make_user(db_session, "alice")
     db_session.commit()
-    login(client)
+    auth.login()
     assert client.get("/auth/logout").status_code == 405
     assert client.get("/auth/account").status_code == 200
     response = client.post("/auth/logout")
@@ -110,10 +106,10 @@ def test_account_requires_login(client):
     assert response.status_code == 302 and "/auth/login" in response.location
 
 
-def test_change_password(client, db_session, sessions):
+def test_change_password(client, db_session, sessions, auth):
     make_user(db_session, "alice")
     db_session.commit()
-    login(client)
+    auth.login()
     wrong = client.post("/auth/account", data={"current": "not-my-password", "new": "newpassword1",
                                                "confirm": "newpassword1"})
     assert wrong.status_code == 400 and "The current password is wrong." in wrong.get_data(as_text=True)
@@ -159,7 +155,7 @@ def test_csrf_is_enforced_on_account_forms(csrf_app):
     assert client.get("/auth/account").status_code == 200
 
 
-def test_account_page_lists_your_questions_with_latest_forecast(client, db_session):
+def test_account_page_lists_your_questions_with_latest_forecast(client, db_session, auth):
     from datetime import datetime, timedelta
 
     from tests.factories import add_forecast, make_question
@@ -175,7 +171,7 @@ def test_account_page_lists_your_questions_with_latest_forecast(client, db_sessi
     add_forecast(db_session, mc, alice, [0.2, 0.7, 0.1], now - timedelta(days=1))
     add_forecast(db_session, q, bob, 0.99, now - timedelta(days=1))
     db_session.commit()
-    login(client)
+    auth.login()
     page = client.get("/auth/account").get_data(as_text=True)
     assert "Untouched question?" not in page
     assert page.index("Second question?") < page.index("First question?")  # most recent first

@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_question, make_user
+from tests.conftest import AuthActions
+from tests.factories import NOW, make_question, make_user
 from tracker.models import Forecast, ForecastProbability
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # the clock fixture's time
 
 
 @pytest.fixture
-def scene(db_session, client):
+def scene(db_session, client, auth):
     alice = make_user(db_session, "alice")
     binary = make_question(db_session, "bin", NOW - timedelta(days=5), NOW + timedelta(days=10))
     mc = make_question(db_session, "mc", NOW - timedelta(days=5), NOW + timedelta(days=10), kind="multiple_choice",
                        options=["a", "b", "c"])
     db_session.commit()
-    client.post("/auth/login", data={"username": "alice", "password": "password123"})
+    auth.login()
     return {"alice": alice, "bin": binary, "mc": mc}
 
 
@@ -165,8 +164,7 @@ def test_csrf_is_enforced_on_the_forecast_form(csrf_app, db_session):
         page = client.get(path).get_data(as_text=True)
         return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
 
-    client.post("/auth/login", data={"username": "alice", "password": "password123",
-                                     "csrf_token": token("/auth/login")})
+    AuthActions(client).login(csrf_token=token("/auth/login"))
     refused = client.post("/q/bin", data={"p0": "70"})
     assert refused.status_code == 400 and count(sessions) == 0
     accepted = client.post("/q/bin", data={"p0": "70", "csrf_token": token("/q/bin")})

@@ -1,15 +1,14 @@
 """The question list and question pages through the Flask test client."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.models import QuestionScore, ResolutionEvent, Score
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -144,7 +143,7 @@ def test_others_forecasts_hidden_while_open_and_shown_after_close(client, db_ses
     assert "Awaiting resolution" in page and 'id="forecast-form"' not in page
 
 
-def test_resolved_question_shows_outcome_and_scores(client, db_session, bank):
+def test_resolved_question_shows_outcome_and_scores(client, db_session, bank, auth):
     question = bank["resolved"]
     alice = make_user(db_session, "alice")
     add_forecast(db_session, question, alice, 0.7, NOW - 30 * DAY)
@@ -157,7 +156,7 @@ def test_resolved_question_shows_outcome_and_scores(client, db_session, bank):
     db_session.add(Score(question_id=question.id, user_id=alice.id, resolution_event_id=event_.id, forecasts=1,
                          active_days=11, brier=0.0987, relative_brier=-0.0456, log_score=-0.357, computed_at=NOW))
     db_session.commit()
-    client.post("/auth/login", data={"username": "alice", "password": "password123"})
+    auth.login()
     page = client.get("/q/resolved-q").get_data(as_text=True)
     assert "Resolved: <strong>Yes</strong>" in page
     assert "<strong>Reuters</strong>" in page

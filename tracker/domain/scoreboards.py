@@ -21,7 +21,7 @@ from . import DomainError
 from .questions import get_question
 
 #: The close date of a scored question: the scheduled close, or the resolution's occurred_at
-#: when the question was resolved early (SCORING.md §2, the effective close).
+#: when the question was resolved early (docs/scoring.md §2, the effective close).
 EFFECTIVE_CLOSE = case(
     (ResolutionEvent.occurred_at < Question.closes_at, ResolutionEvent.occurred_at),
     else_=Question.closes_at,

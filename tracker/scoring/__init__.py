@@ -1,4 +1,4 @@
-"""Pure numpy scoring engine (SCORING.md). Imports nothing else from the project.
+"""Pure numpy scoring engine (docs/scoring.md). Imports nothing else from the project.
 
 Conventions
 -----------

@@ -1,4 +1,4 @@
-"""Means over questions for scoreboards (SCORING.md §8)."""
+"""Means over questions for scoreboards (docs/scoring.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Brier score of single forecasts (SCORING.md §1), on the 0–2 scale."""
+"""Brier score of single forecasts (docs/scoring.md §1), on the 0–2 scale."""
 
 from __future__ import annotations
 

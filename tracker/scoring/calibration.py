@@ -1,4 +1,4 @@
-"""Calibration bins, 95% Wilson intervals and the Murphy decomposition (SCORING.md §7).
+"""Calibration bins, 95% Wilson intervals and the Murphy decomposition (docs/scoring.md §7).
 
 Bin sums are additive: a forecaster's calibration over many questions is the sum of their stored
 per-question bin sums passed to ``calibration_from_bin_sums``.

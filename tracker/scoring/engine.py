@@ -1,4 +1,4 @@
-"""Score a batch of questions and their forecasts in one vectorised pass (SCORING.md §1–§7)."""
+"""Score a batch of questions and their forecasts in one vectorised pass (docs/scoring.md §1–§7)."""
 
 from __future__ import annotations
 

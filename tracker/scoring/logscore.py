@@ -1,4 +1,4 @@
-"""Log score and Metaculus-style Baseline score of single forecasts (SCORING.md §5)."""
+"""Log score and Metaculus-style Baseline score of single forecasts (docs/scoring.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Relative Brier against the daily crowd median (SCORING.md §4)."""
+"""Relative Brier against the daily crowd median (docs/scoring.md §4)."""
 
 from __future__ import annotations
 

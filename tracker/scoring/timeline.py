@@ -1,4 +1,4 @@
-"""Standing forecasts as piecewise-constant segments (SCORING.md §2).
+"""Standing forecasts as piecewise-constant segments (docs/scoring.md §2).
 
 A forecaster's standing forecast only changes on days they forecast, so instead of materialising
 every calendar day we keep, per (group, forecaster), the last forecast of each forecast day and the

@@ -1,6 +1,6 @@
 """A deliberately slow, obviously correct scoring reference: plain Python loops over days.
 
-It follows SCORING.md word by word and shares no code with tracker.scoring, so the vectorised
+It follows docs/scoring.md word by word and shares no code with tracker.scoring, so the vectorised
 engine can be checked against it on random data (and timed against it in bench/scoring.py).
 """
 

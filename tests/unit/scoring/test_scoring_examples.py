@@ -1,4 +1,4 @@
-"""The worked examples of SCORING.md and the window rules of §2, on hand-made questions."""
+"""The worked examples of docs/scoring.md and the window rules of §2, on hand-made questions."""
 
 import math
 

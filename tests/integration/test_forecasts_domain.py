@@ -1,12 +1,12 @@
 """submit_forecast's rules, the history queries and the database-to-crowd adapter."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain import Conflict
 from tracker.domain.crowd import crowd_timeline, current_crowds
 from tracker.domain.forecasts import (
@@ -18,7 +18,6 @@ from tracker.domain.forecasts import (
     user_forecasts,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 BOUNDS = (0.01, 0.99)
 

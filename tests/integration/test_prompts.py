@@ -2,17 +2,16 @@
 each recorded once, only the latest due step after an outage, none once resolved or annulled."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.factories import make_question, make_user
+from tests.factories import NOW, make_question, make_user
 from tracker.domain.prompts import _insert_once, create_due_prompts, due_step
 from tracker.domain.resolution import annul, resolve
 from tracker.models import Prompt
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EVERY = 7
 
 

@@ -3,19 +3,17 @@ only by the run that recorded the prompt; the outcome is stored on the prompt ro
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import SmtpSink, free_port
-from tests.factories import make_question, make_user
+from tests.factories import NOW, make_question, make_user
 from tracker.app_state import build_state
 from tracker.domain.mail import MailError, parse_smtp_url
 from tracker.models import Prompt
 from tracker.scheduler import run_prompts
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture

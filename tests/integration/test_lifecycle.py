@@ -1,18 +1,16 @@
 """Lifecycle rules: opening, closing, resolving (on time and early), corrections, annulment, audit."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import add_forecast, make_question, make_user
+from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain import Conflict, DomainError
 from tracker.domain.lifecycle import open_and_close_due
 from tracker.domain.resolution import annul, audit_log, latest_event, resolve
 from tracker.models import QuestionScore, ResolutionEvent, Score, StatusChange
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:
