@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 

@@ -74,7 +74,7 @@ def revision(database_url: str, message: str, autogenerate: bool = True) -> Path
     if empty or result is None:
         return None
     script = result[0] if isinstance(result, list) else result
-    return Path(script.path)
+    return Path(script.path) if script is not None else None
 
 
 def current_heads(database_url: str) -> set[str]:

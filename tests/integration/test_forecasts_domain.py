@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain import Conflict
@@ -13,13 +14,17 @@ from tracker.domain.forecasts import (
     ForecastError,
     format_percent,
     probabilities_by_key,
-    question_forecasts,
     submit_forecast,
     user_forecasts,
 )
+from tracker.models import Forecast
 
 DAY = timedelta(days=1)
 BOUNDS = (0.01, 0.99)
+
+
+def stored(session, question) -> list[Forecast]:
+    return list(session.scalars(select(Forecast).where(Forecast.question_id == question.id)))
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def test_submit_refuses_bad_probabilities(db_session, clock, scene, probs, messa
     with pytest.raises(ForecastError) as error:
         submit_forecast(db_session, clock, mc, alice, probs, "", BOUNDS)
     assert message in str(error.value) and error.value.field == field and error.value.status == 400
-    assert question_forecasts(db_session, mc) == []
+    assert stored(db_session, mc) == []
 
 
 def test_sum_tolerance_is_one_in_a_million(db_session, clock, scene):
@@ -96,7 +101,7 @@ def test_only_open_questions_take_forecasts(db_session, clock, scene, at, status
     with pytest.raises(Conflict, match="This question is closed for forecasting") as error:
         submit_forecast(db_session, clock, binary, alice, {"yes": 0.5, "no": 0.5}, "", BOUNDS)
     assert error.value.status == 409
-    assert question_forecasts(db_session, binary) == []
+    assert stored(db_session, binary) == []
 
 
 def test_opens_at_is_inclusive(db_session, clock, scene):

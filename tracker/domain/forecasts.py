@@ -134,15 +134,6 @@ def user_forecasts(session: Session, question: Question, user: User) -> list[For
     )
 
 
-def question_forecasts(session: Session, question: Question) -> list[Forecast]:
-    """Every forecast on ``question``, oldest first, with probabilities loaded (two queries)."""
-    return list(
-        session.scalars(
-            select(Forecast).where(Forecast.question_id == question.id).order_by(Forecast.created_at, Forecast.id)
-        )
-    )
-
-
 def probabilities_by_key(question: Question, forecast: Forecast) -> dict[str, float]:
     """A forecast's probabilities keyed by option key, in the question's option order."""
     by_id = {p.option_id: p.probability for p in forecast.probabilities}

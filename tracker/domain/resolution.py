@@ -216,14 +216,6 @@ def annul(
     return event
 
 
-def is_correction(session: Session, event: ResolutionEvent) -> bool:
-    """True when an earlier event exists for the same question."""
-    return session.scalar(
-        select(ResolutionEvent.id).where(ResolutionEvent.question_id == event.question_id,
-                                         ResolutionEvent.id < event.id).limit(1)
-    ) is not None
-
-
 def audit_log(session: Session, question: Question) -> list[AuditEntry]:
     """Every resolution event and status change of ``question``, oldest first, with actor and time."""
     entries: list[tuple[datetime, int, int, AuditEntry]] = []

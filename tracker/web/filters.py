@@ -5,7 +5,7 @@ from datetime import datetime
 
 import markdown as md
 import nh3
-from flask import Flask
+from flask import Flask, url_for
 from markupsafe import Markup
 
 from ..clock import ensure_utc
@@ -61,9 +61,15 @@ def humanize_delta(seconds: float) -> str:
     return f"{text} ago" if ago else text
 
 
+def score_help(section: str = "") -> str:
+    """The scoring guide's page, at ``section`` (a heading id of docs/scoring.md)."""
+    return url_for("help.scoring") + (f"#{section}" if section else "")
+
+
 def init_app(app: Flask) -> None:
     # Templates link only to pages that exist, so a feature's blueprint can be absent.
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.jinja_env.globals["score_help"] = score_help
     app.jinja_env.filters.update(
         markdown=render_markdown, dt=format_dt, date=format_date, percent=percent, delta=humanize_delta, signed=signed
     )
