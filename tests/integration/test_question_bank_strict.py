@@ -68,8 +68,8 @@ def test_yaml_anchors_and_aliases_are_refused(tmp_path):
         "resolve_by: ", "resolve_by: *close\n# was: ")
     path.write_text(text)
     message = _errors(bank)
-    assert "anchor 'close' is not allowed" in message
-    assert f"{SLUG}.yaml:{_line_of(text, 'resolve_by:')}: YAML alias 'close' is not allowed" in message
+    assert f"{SLUG}.yaml:{_line_of(text, 'closes_at:')}: field 'closes_at': YAML anchor 'close' is not allowed" in message
+    assert f"{SLUG}.yaml:{_line_of(text, 'resolve_by:')}: field 'resolve_by': YAML alias 'close' is not allowed" in message
 
 
 @pytest.mark.parametrize("name", ["resolution_criteria", "fine_print", "background"])

@@ -88,11 +88,19 @@ def _structure_errors(path: Path, text: str) -> list[str]:
     """Problems PyYAML's safe loader lets through: anchors and aliases, duplicate keys (the last one
     silently wins) and unknown keys (silently ignored). Each names the file, the line and the field."""
     errors: list[str] = []
+    starts = sorted((line, name) for name, line in _key_lines(text).items())
+
+    def field_at(line: int) -> str:
+        """The top-level field whose value holds ``line`` (for anchors and aliases)."""
+        owner = [name for start, name in starts if start <= line]
+        return owner[-1] if owner else "(top)"
+
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
-                errors.append(f"{path}:{event.start_mark.line + 1}: YAML {kind} "
+                line = event.start_mark.line + 1
+                errors.append(f"{path}:{line}: field '{field_at(line)}': YAML {kind} "
                               f"'{event.anchor}' is not allowed; write the value out in full")
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
