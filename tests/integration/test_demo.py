@@ -31,14 +31,24 @@ def test_demo_loads_forecasts_and_resolves_the_public_record(demo, db_session):
     assert {u.username.split("-")[1] for u in users} == {"sharp", "steady", "herd", "bold", "noisy"}
 
     questions = db_session.scalars(select(Question)).all()
-    assert len(questions) == 16
+    assert len(questions) == 23
     assert all(q.closes_at.year in (2017, 2018) and q.is_demo for q in questions)
     resolved = [q for q in questions if q.status == "resolved"]
-    assert len(resolved) == 14
+    assert len(resolved) == 21
+    # What the record cannot settle stays open (the reasons are in demo_resolutions.yaml).
+    assert {q.slug for q in questions if q.status != "resolved"} == {
+        "iskander-kaliningrad-permanent-2018", "syria-ceasefire-holds-2017"}
     events = db_session.scalars(select(ResolutionEvent)).all()
-    assert len(events) == 14 and {e.actor_name for e in events} == {"demo"}
-    palmyra = next(e for e in events if e.question_id == next(q.id for q in questions if q.slug == "palmyra-recaptured-2017"))
-    assert palmyra.outcome.key == "yes" and palmyra.occurred_at == datetime(2017, 3, 2, 18, tzinfo=timezone.utc)
+    assert len(events) == 21 and {e.actor_name for e in events} == {"demo"}
+    # Every recorded outcome carries its source.
+    assert all(" Source: " in e.note for e in events)
+    slug_of = {q.id: q.slug for q in questions}
+    by_slug = {slug_of[e.question_id]: e for e in events}
+    palmyra = by_slug["palmyra-recaptured-2017"]
+    assert palmyra.outcome.key == "yes" and palmyra.occurred_at == datetime(2017, 3, 2, tzinfo=timezone.utc)
+    assert by_slug["merkel-reelected-chancellor-2018"].occurred_at == datetime(2018, 3, 14, 8, 53, tzinfo=timezone.utc)
+    assert by_slug["nato-efp-battlegroups-2017"].occurred_at == datetime(2017, 6, 19, tzinfo=timezone.utc)
+    assert by_slug["us-russia-joint-strike-syria-2017"].outcome.key == "no"
 
     # Forecasts are historical: inside each question's window, before its (effective) close.
     close_of = {q.id: q for q in questions}
@@ -61,7 +71,7 @@ def test_demo_is_idempotent_and_reproducible(runner, demo, sessions, settings):
     assert runner.invoke(["export", "forecasts"]).stdout_bytes == first
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(User)) == 36
-        assert session.scalar(select(func.count()).select_from(ResolutionEvent)) == 14
+        assert session.scalar(select(func.count()).select_from(ResolutionEvent)) == 21
     # The same seed on an empty database gives the same history, byte for byte.
     empty_all_tables(settings.database_url)
     assert runner.invoke(["demo", "--questions", BANK]).exit_code == 0

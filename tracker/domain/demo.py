@@ -91,7 +91,7 @@ def demo_names(count: int) -> list[_Persona]:
 
 
 def load_demo_resolutions(path: Path | None = None) -> dict[str, dict]:
-    """slug -> {outcome, note, occurred_at} for the outcomes that are a matter of public record."""
+    """slug -> {outcome, note, occurred_at, source} for the outcomes that are a matter of public record."""
     if path is None:
         text = resources.files("tracker").joinpath("data/demo_resolutions.yaml").read_text(encoding="utf-8")
     else:
@@ -100,6 +100,13 @@ def load_demo_resolutions(path: Path | None = None) -> dict[str, dict]:
     if not isinstance(data, dict):
         raise DomainError("demo resolutions must be a mapping of slug -> {outcome, note, occurred_at}")
     return data
+
+
+def resolution_note(entry: dict) -> str:
+    """The note recorded with a demo resolution: what happened, then where to check it."""
+    note = str(entry.get("note") or "").strip()
+    source = str(entry.get("source") or "").strip()
+    return f"{note} Source: {source}" if source else note
 
 
 def _occurred_at(entry: dict | None) -> datetime | None:
@@ -262,7 +269,7 @@ def run_demo(
             report.unresolved.append(question.slug)
             continue
         resolve(session, clock, question, str(entry["outcome"]), None, DEMO_ACTOR,
-                note=str(entry.get("note") or ""), occurred_at=_occurred_at(entry))
+                note=resolution_note(entry), occurred_at=_occurred_at(entry))
         report.resolved.append(question.slug)
     if rescore:
         from .scoring_runs import rescore_questions

@@ -25,6 +25,16 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 BINARY_OPTIONS = [("yes", "Yes"), ("no", "No")]
+# Every key a question file may use; anything else (a misspelt ``fine_prnt``) is an error, not ignored.
+TOP_LEVEL_KEYS = frozenset({
+    "slug", "title", "kind", "options", "ordered", "opens_at", "closes_at", "resolve_by", "tags",
+    "background", "resolution_criteria", "fine_print", "source",
+})
+SOURCE_KEYS = frozenset({"quote", "passage"})
+OPTION_KEYS = frozenset({"key", "label"})
+# Text shown to readers must not leak the file's field names (write the date, not `opens_at`).
+FIELD_NAME_RE = re.compile(r"\b(opens_at|closes_at|resolve_by|resolution_criteria|fine_print)\b")
+READER_TEXT_FIELDS = ("title", "background", "resolution_criteria", "fine_print")
 
 
 class BankError(DomainError):
@@ -74,6 +84,58 @@ def _key_lines(text: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _v in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def _structure_errors(path: Path, text: str) -> list[str]:
+    """Problems PyYAML's safe loader lets through: anchors and aliases, duplicate keys (the last one
+    silently wins) and unknown keys (silently ignored). Each names the file, the line and the field."""
+    errors: list[str] = []
+    starts = sorted((line, name) for name, line in _key_lines(text).items())
+
+    def field_at(line: int) -> str:
+        """The top-level field whose value holds ``line`` (for anchors and aliases)."""
+        owner = [name for start, name in starts if start <= line]
+        return owner[-1] if owner else "(top)"
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+                line = event.start_mark.line + 1
+                errors.append(f"{path}:{line}: field '{field_at(line)}': YAML {kind} "
+                              f"'{event.anchor}' is not allowed; write the value out in full")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return errors  # reported by the caller with the parser's own message
+    if errors or not isinstance(root, yaml.MappingNode):
+        return errors
+
+    def check_mapping(node: yaml.MappingNode, allowed: frozenset[str] | None, where: str) -> None:
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                errors.append(f"{path}:{key.start_mark.line + 1}: field '{where}': keys must be plain names")
+                continue
+            line = key.start_mark.line + 1
+            name = key.value if not where else f"{where}.{key.value}"
+            if key.value in seen:
+                errors.append(f"{path}:{line}: field '{name}': duplicate key (first given on line {seen[key.value]})")
+            else:
+                seen[key.value] = line
+            if allowed is not None and key.value not in allowed:
+                hint = ", ".join(sorted(allowed))
+                errors.append(f"{path}:{line}: field '{name}': unknown key (allowed: {hint})")
+            if not where and key.value == "source" and isinstance(value, yaml.MappingNode):
+                check_mapping(value, SOURCE_KEYS, "source")
+            elif not where and key.value == "options" and isinstance(value, yaml.SequenceNode):
+                for item in value.value:
+                    if isinstance(item, yaml.MappingNode):
+                        check_mapping(item, OPTION_KEYS, "options")
+            elif isinstance(value, yaml.MappingNode):
+                check_mapping(value, None, name)
+
+    check_mapping(root, TOP_LEVEL_KEYS, "")
+    return errors
+
+
 def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return ensure_utc(value)
@@ -102,7 +164,7 @@ def parse_question_file(path: Path) -> tuple[QuestionSpec | None, list[str]]:
     if not isinstance(data, dict):
         return None, [f"{path}:1: the file must be a mapping of fields (slug, title, kind, ...)"]
     lines = _key_lines(text)
-    errors: list[str] = []
+    errors: list[str] = _structure_errors(path, text)
 
     def err(name: str, problem: str) -> None:
         errors.append(f"{path}:{lines.get(name, 1)}: field '{name}': {problem}")
@@ -192,6 +254,12 @@ def parse_question_file(path: Path) -> tuple[QuestionSpec | None, list[str]]:
     if not isinstance(source, dict) or set(source) - {"quote", "passage"}:
         err("source", "must be a mapping with 'quote' and 'passage'")
         source = {}
+    for name in READER_TEXT_FIELDS:
+        value = data.get(name)
+        found = FIELD_NAME_RE.search(value) if isinstance(value, str) else None
+        if found:
+            err(name, f"mentions the field name {found.group(1)!r}; readers see this text, so write the date "
+                      "or the words instead")
     if errors:
         return None, errors
     return QuestionSpec(
