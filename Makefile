@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test chromium bench clean lock
+.PHONY: run test lint install install-test chromium bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: install
 ## make test: the whole suite (SQLite by default; TRACKER_TEST_DATABASE_URL selects PostgreSQL).
 test: install-test chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make lint: ruff (style, imports, bugbear) over the code and tests, mypy over tracker/ (pyproject.toml).
+lint: install-test
+	$(BIN)/ruff check tracker tests bench migrations docs
+	$(BIN)/mypy
 
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 chromium:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -45,9 +45,9 @@ def test_demo_loads_forecasts_and_resolves_the_public_record(demo, db_session):
     slug_of = {q.id: q.slug for q in questions}
     by_slug = {slug_of[e.question_id]: e for e in events}
     palmyra = by_slug["palmyra-recaptured-2017"]
-    assert palmyra.outcome.key == "yes" and palmyra.occurred_at == datetime(2017, 3, 2, tzinfo=timezone.utc)
-    assert by_slug["merkel-reelected-chancellor-2018"].occurred_at == datetime(2018, 3, 14, 8, 53, tzinfo=timezone.utc)
-    assert by_slug["nato-efp-battlegroups-2017"].occurred_at == datetime(2017, 6, 19, tzinfo=timezone.utc)
+    assert palmyra.outcome.key == "yes" and palmyra.occurred_at == datetime(2017, 3, 2, tzinfo=UTC)
+    assert by_slug["merkel-reelected-chancellor-2018"].occurred_at == datetime(2018, 3, 14, 8, 53, tzinfo=UTC)
+    assert by_slug["nato-efp-battlegroups-2017"].occurred_at == datetime(2017, 6, 19, tzinfo=UTC)
     assert by_slug["us-russia-joint-strike-syria-2017"].outcome.key == "no"
 
     # Forecasts are historical: inside each question's window, before its (effective) close.
@@ -83,7 +83,7 @@ def test_demo_never_touches_live_questions(runner, sessions):
     result = runner.invoke(["demo", "--questions", BANK])
     assert result.exit_code == 0, result.output
     with sessions() as session:
-        live = session.scalars(select(Question).where(Question.closes_at >= datetime(2027, 1, 1, tzinfo=timezone.utc))).all()
+        live = session.scalars(select(Question).where(Question.closes_at >= datetime(2027, 1, 1, tzinfo=UTC))).all()
         assert live
         assert session.scalar(select(func.count()).select_from(Forecast)
                               .where(Forecast.question_id.in_([q.id for q in live]))) == 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,7 @@ def test_invalid_file_names_file_line_and_field_and_writes_nothing(runner, tmp_p
     bad.write_text(text)
     result = runner.invoke(["questions", "load", str(bank)])
     assert result.exit_code != 0
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("closes_at:"))
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("closes_at:"))
     assert f"us-withdraws-jcpoa-2018.yaml:{line}: field 'closes_at'" in result.output
     assert "nothing was written" in result.output
     assert db_session.scalar(select(func.count()).select_from(Question)) == 0
@@ -121,7 +121,7 @@ def test_update_keeps_forecasts_and_refuses_option_changes(db_session, clock, tm
     q = db_session.scalar(select(Question).where(Question.slug == "french-presidential-winner-2027"))
     user = make_user(db_session, "ann")
     n = len(q.options)
-    add_forecast(db_session, q, user, [1.0 / n] * n, datetime(2026, 11, 20, tzinfo=timezone.utc))
+    add_forecast(db_session, q, user, [1.0 / n] * n, datetime(2026, 11, 20, tzinfo=UTC))
 
     path = bank / "french-presidential-winner-2027.yaml"
     data = yaml.safe_load(path.read_text())
@@ -143,5 +143,5 @@ def test_times_are_stored_as_aware_utc(db_session, clock):
     db_session.commit()
     db_session.expire_all()
     q = db_session.scalar(select(Question).where(Question.slug == "us-withdraws-jcpoa-2018"))
-    assert q.closes_at == datetime(2018, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    assert q.closes_at == datetime(2018, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert q.closes_at.tzinfo is not None

@@ -4,7 +4,7 @@ state, and every outcome the demo records is sourced and timed inside its questi
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -27,9 +27,9 @@ ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
 
 def _dates(text: str) -> list[datetime]:
-    found = [datetime(int(y), MONTHS.index(m) + 1, int(d), tzinfo=timezone.utc)
+    found = [datetime(int(y), MONTHS.index(m) + 1, int(d), tzinfo=UTC)
              for d, m, y in DAY_MONTH_YEAR.findall(text)]
-    found += [datetime(int(y), int(m), int(d), tzinfo=timezone.utc) for y, m, d in ISO_DATE.findall(text)]
+    found += [datetime(int(y), int(m), int(d), tzinfo=UTC) for y, m, d in ISO_DATE.findall(text)]
     return found
 
 
@@ -49,7 +49,7 @@ def test_the_bank_covers_the_essay_with_both_horizons():
                  "russia-attends-g7-summit-2028", "baltic-nato-article-4-consultations-2027"):
         assert slug in slugs, slug
     # New essay-horizon questions open with the others, the day after the essay.
-    assert {s.opens_at for s in HORIZON} == {datetime(2017, 2, 6, tzinfo=timezone.utc)}
+    assert {s.opens_at for s in HORIZON} == {datetime(2017, 2, 6, tzinfo=UTC)}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.slug)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, ensure_utc, parse_iso
-from ..models import Forecast, Question, QuestionOption, QuestionTag
+from ..models import KINDS, Forecast, Question, QuestionOption, QuestionTag
 from . import DomainError
 from .lifecycle import record_status_change, scheduled_status, sync_time_status
 
@@ -97,11 +97,12 @@ def _structure_errors(path: Path, text: str) -> list[str]:
 
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            anchor = getattr(event, "anchor", None)
+            if isinstance(event, yaml.AliasEvent) or anchor:
                 kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
                 errors.append(f"{path}:{line}: field '{field_at(line)}': YAML {kind} "
-                              f"'{event.anchor}' is not allowed; write the value out in full")
+                              f"'{anchor}' is not allowed; write the value out in full")
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return errors  # reported by the caller with the parser's own message
@@ -140,7 +141,7 @@ def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return ensure_utc(value)
     if isinstance(value, date):
-        return datetime.combine(value, time(0), tzinfo=timezone.utc)
+        return datetime.combine(value, time(0), tzinfo=UTC)
     if isinstance(value, str):
         text = value.strip()
         if not re.search(r"(Z|[+-]\d\d:?\d\d)$", text):
@@ -188,8 +189,8 @@ def parse_question_file(path: Path) -> tuple[QuestionSpec | None, list[str]]:
     elif slug and slug != path.stem:
         err("slug", f"must match the file name ({path.stem!r})")
     title = text_field("title", True, 300)
-    kind = data.get("kind")
-    if kind not in ("binary", "multiple_choice"):
+    kind = str(data.get("kind"))
+    if kind not in KINDS:
         err("kind", "must be 'binary' or 'multiple_choice'")
     ordered = data.get("ordered", False)
     if not isinstance(ordered, bool):
@@ -311,7 +312,7 @@ def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_de
             question = Question(slug=spec.slug, created_at=now, updated_at=now, is_demo=is_demo)
             _copy_fields(question, spec)
             question.status = scheduled_status(question, now)
-            question.options = [QuestionOption(key=k, label=l, position=i) for i, (k, l) in enumerate(spec.options)]
+            question.options = [QuestionOption(key=k, label=label, position=i) for i, (k, label) in enumerate(spec.options)]
             question.tags = [QuestionTag(tag=t) for t in spec.tags]
             session.add(question)
             record_status_change(session, question, None, question.status, now, "question bank", reason="created")
@@ -330,7 +331,7 @@ def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_de
         if options_change:
             question.options.clear()
             session.flush()
-            question.options.extend(QuestionOption(key=k, label=l, position=i) for i, (k, l) in enumerate(spec.options))
+            question.options.extend(QuestionOption(key=k, label=label, position=i) for i, (k, label) in enumerate(spec.options))
         if sorted(question.tag_names) != spec.tags:
             question.tags.clear()
             session.flush()
