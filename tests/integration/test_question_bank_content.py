@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tracker.domain.demo import load_demo_resolutions, resolution_note
-from tracker.domain.question_bank import FIELD_NAME_RE, read_bank
+from tracker.domain.question_files import FIELD_NAME_RE, read_bank
 from tracker.web.filters import render_markdown
 
 BANK = ROOT / "questions"
