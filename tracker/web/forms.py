@@ -24,8 +24,14 @@ def _repeat_password(label: str, of: str) -> PasswordField:
     ])
 
 
+def _email(label: str) -> StringField:
+    """An optional email address (checked by the domain); it is where password-reset links go."""
+    return StringField(label, validators=[Optional(), Length(max=254, message="Email addresses are at most 254 characters.")])
+
+
 class RegisterForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(message="Choose a username."), Length(max=64)])
+    email = _email("Email (optional: only for password-reset links)")
     password = _new_password("Password", "Choose a password.")
     confirm = _repeat_password("Repeat the password", "password")
 
@@ -40,6 +46,27 @@ class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
     new = _new_password("New password", "Choose a new password.")
     confirm = _repeat_password("Repeat the new password", "new")
+
+
+class EmailForm(FlaskForm):
+    email = _email("Email for password-reset links (leave empty to remove)")
+
+
+class ResetRequestForm(FlaskForm):
+    identifier = StringField("Username or email address",
+                             validators=[DataRequired(message="Enter your username or email address."),
+                                         Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    new = _new_password("New password", "Choose a new password.")
+    confirm = _repeat_password("Repeat the new password", "new")
+
+
+class SignOutUserForm(FlaskForm):
+    """An admin ends every session of another account."""
+
+    username = StringField("Username", validators=[DataRequired(message="Enter a username."), Length(max=64)])
 
 
 class PostForm(FlaskForm):
@@ -70,6 +97,7 @@ def parse_percent(text: str | None) -> float:
 
 
 __all__ = [
-    "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm",
+    "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm", "EmailForm",
+    "ResetRequestForm", "ResetPasswordForm", "SignOutUserForm",
     "percent_field_name", "parse_percent",
 ]
