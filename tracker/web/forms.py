@@ -1,6 +1,8 @@
 """Web forms (Flask-WTF: every form carries a CSRF token)."""
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
@@ -85,19 +87,35 @@ def percent_field_name(position: int) -> str:
     return f"p{position}"
 
 
+#: An optional sign (so -5 is refused as out of range, not as unreadable), ASCII digits only (not
+#: "７０" nor "1_0", which float() would take), one "." or "," as the decimal
+#: mark, an optional '%'.
+_PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)", re.ASCII)
+#: Longer than any percentage anyone types: refused without further reading.
+MAX_PERCENT_TEXT = 40
+
+
 def parse_percent(text: str | None) -> float:
     """'70', '70.5', '70 %' or '70,5' -> 0.70, 0.705 ...; ValueError for anything else."""
-    cleaned = (text or "").strip().rstrip("%").strip().replace(",", ".")
+    cleaned = (text or "").strip()
+    if len(cleaned) > MAX_PERCENT_TEXT:
+        raise ValueError("too long")
+    cleaned = cleaned.removesuffix("%").strip()
     if not cleaned:
         raise ValueError("empty")
-    value = float(cleaned)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError("not finite")
-    return value / 100.0
+    if not _PERCENT.fullmatch(cleaned):
+        raise ValueError("not a decimal number")
+    return float(cleaned.replace(",", ".")) / 100.0
+
+
+def excerpt(text: str, limit: int = 20) -> str:
+    """At most ``limit`` characters of bad input, to quote back in an error (never the whole of it)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 __all__ = [
     "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm", "EmailForm",
     "ResetRequestForm", "ResetPasswordForm", "SignOutUserForm",
-    "percent_field_name", "parse_percent",
+    "percent_field_name", "parse_percent", "excerpt",
 ]

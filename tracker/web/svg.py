@@ -13,6 +13,8 @@ from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .svg_csp import presentation_attributes
+
 FONT_SIZE = 10
 _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 
@@ -47,4 +49,4 @@ def render_svg(fig: Figure, title: str) -> Markup:
     fig.savefig(buffer, format="svg")
     svg = _XML_PROLOGUE.sub("", buffer.getvalue(), count=1)  # the prologue is invalid inside HTML
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(title)}" ', 1)
-    return Markup(svg)
+    return Markup(presentation_attributes(svg))  # no inline style: the page's CSP allows none
