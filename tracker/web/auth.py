@@ -143,7 +143,8 @@ def change_email():
         try:
             set_email(current_user, form.email.data)
         except DomainError as exc:
-            return _account_page(email_form=form), form_error(form, exc)
+            status = form_error(form, exc)
+            return _account_page(email_form=form), status
         flash("Your email address was saved." if current_user.email else "Your email address was removed.", "success")
         return redirect(url_for("auth.account"))
     return _account_page(email_form=form), 400
