@@ -74,7 +74,7 @@ def _load_user(user_id: str) -> User | None:
 
 def init_web(app: Flask) -> None:
     from . import admin, auth, filters, help, password_reset, questions, scoreboards
-    from .security import init_security
+    from .security import init_security, limit_views
     from .svg import configure_matplotlib
 
     configure_matplotlib()
@@ -119,6 +119,7 @@ def init_web(app: Flask) -> None:
 
     for module in (auth, password_reset, questions, admin, scoreboards, help):
         app.register_blueprint(module.bp)
+    limit_views(app, app.extensions["tracker"].settings)
 
 
 def _error_page(code: int, message: str, field: str | None = None):

@@ -18,7 +18,6 @@ from ..domain.forecasts import latest_forecasts_of, probabilities_by_key
 from ..domain.users import authenticate, check_password, create_user, end_sessions, find_user, set_email, set_password
 from . import db, form_error, now
 from .forms import ChangePasswordForm, EmailForm, LoginForm, PostForm, RegisterForm, SignOutUserForm
-from .security import PER_ACCOUNT, PER_ADDRESS, current_account_key, limiter, login_account_key
 
 LOGIN_FAILED = "Wrong username or password."
 
@@ -40,7 +39,6 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(PER_ADDRESS, methods=["POST"])
 def register():
     """Create a forecaster account and log it in."""
     if current_user.is_authenticated:
@@ -63,8 +61,6 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(PER_ADDRESS, methods=["POST"])
-@limiter.limit(PER_ACCOUNT, key_func=login_account_key, methods=["POST"])
 def login():
     """Log in with username and password. Every refusal looks the same (message, status and,
     thanks to a dummy hash, time): an imported account is claimed through the password reset."""
@@ -99,8 +95,6 @@ def logout():
 
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
-@limiter.limit(PER_ADDRESS, methods=["POST"])
-@limiter.limit(PER_ACCOUNT, key_func=current_account_key, methods=["POST"])
 def account():
     """The account page: who you are, a link to your public profile and a form to change your
     password (which ends every other session; this one goes on)."""

@@ -22,7 +22,6 @@ from ..domain.password_reset import account_for_token, find_reset_account, make_
 from ..models import User
 from . import db, form_error
 from .forms import ResetPasswordForm, ResetRequestForm
-from .security import PER_ACCOUNT, PER_ADDRESS, limiter, reset_account_key
 
 bp = Blueprint("password_reset", __name__, url_prefix="/auth/reset")
 log = logging.getLogger(__name__)
@@ -36,8 +35,6 @@ def _max_age(settings: Settings) -> timedelta:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@limiter.limit(PER_ADDRESS, methods=["POST"])
-@limiter.limit(PER_ACCOUNT, key_func=reset_account_key, methods=["POST"])
 def request_link() -> Response | tuple[str, int]:
     """Ask for a reset link by username or email address."""
     form = ResetRequestForm()
@@ -53,7 +50,6 @@ def request_link() -> Response | tuple[str, int]:
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
-@limiter.limit(PER_ADDRESS, methods=["POST"])
 def choose(token: str) -> Response | tuple[str, int]:
     """Choose a new password through a link; 410 for a link that is bad, spent or expired."""
     settings, clock = state().settings, state().clock

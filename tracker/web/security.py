@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -42,7 +43,6 @@ PER_ACCOUNT = "10 per minute;100 per day"
 #: Attempts from one client address, whatever the account (allows a shared NAT some room).
 PER_ADDRESS = "30 per minute;1000 per day"
 
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 
 def account_key_from_form(field: str = "username") -> str:
@@ -65,18 +65,42 @@ def current_account_key() -> str:
     return f"user:{current_user.id}" if current_user.is_authenticated else f"address:{get_remote_address()}"
 
 
-def init_security(app: Flask, settings: Settings) -> None:
-    """Wire the proxy fix, trusted hosts, rate limits and security headers into ``app``."""
-    if settings.proxy_hops:
-        hops = settings.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
-    app.config.setdefault("TRUSTED_HOSTS", settings.accepted_hosts())
+#: The throttled views: endpoint -> (limit, key function; None for the client address). Only POSTs
+#: count, so showing a form is never refused.
+RATE_LIMITS: dict[str, list[tuple[str, Callable[[], str] | None]]] = {
+    "auth.login": [(PER_ADDRESS, None), (PER_ACCOUNT, login_account_key)],
+    "auth.register": [(PER_ADDRESS, None)],
+    "auth.account": [(PER_ADDRESS, None), (PER_ACCOUNT, current_account_key)],
+    "password_reset.request_link": [(PER_ADDRESS, None), (PER_ACCOUNT, reset_account_key)],
+    "password_reset.choose": [(PER_ADDRESS, None)],
+}
+
+
+def limit_views(app: Flask, settings: Settings) -> Limiter:
+    """One Limiter per app (its storage, prefix and on/off switch are its own), applied to the
+    views of :data:`RATE_LIMITS`; call after the blueprints are registered."""
     app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_url or "memory://")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "tracker")
     # A broken Redis must not lock every user out: fall back to counting in this process.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
     limiter.init_app(app)
+    for endpoint, limits in RATE_LIMITS.items():
+        view = app.view_functions[endpoint]
+        for limit, key_func in limits:
+            view = limiter.limit(limit, key_func=key_func, methods=["POST"])(view)
+        app.view_functions[endpoint] = view
+    app.extensions["tracker_limiter"] = limiter
+    return limiter
+
+
+def init_security(app: Flask, settings: Settings) -> None:
+    """Wire the proxy fix, trusted hosts and security headers into ``app``."""
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+    app.config.setdefault("TRUSTED_HOSTS", settings.accepted_hosts())
     production = settings.env == "production"
 
     @app.after_request
@@ -102,6 +126,7 @@ def init_security(app: Flask, settings: Settings) -> None:
 
 def _retry_at() -> datetime:
     """When the limit that was just exceeded lets the next attempt through."""
+    limiter = current_app.extensions.get("tracker_limiter")
     current = getattr(limiter, "current_limit", None)
     reset = getattr(current, "reset_at", None) or time.time() + 60
     return datetime.fromtimestamp(reset, UTC) + timedelta(seconds=1)
