@@ -18,7 +18,7 @@ from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import SecurityError, TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
@@ -100,7 +100,8 @@ def init_security(app: Flask, settings: Settings) -> None:
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
-    app.config.setdefault("TRUSTED_HOSTS", settings.accepted_hosts())
+    if app.config.get("TRUSTED_HOSTS") is None:  # Flask's default (None) trusts any Host header
+        app.config["TRUSTED_HOSTS"] = settings.accepted_hosts()
     production = settings.env == "production"
 
     @app.after_request
@@ -113,6 +114,11 @@ def init_security(app: Flask, settings: Settings) -> None:
         if production:
             headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+    @app.errorhandler(SecurityError)
+    def _untrusted_host(error: SecurityError):
+        # No page template: with an untrusted Host there is no URL adapter to build links with.
+        return Response("Bad Request: this host name is not served here.\n", 400, mimetype="text/plain")
 
     @app.errorhandler(429)
     def _too_many(error: TooManyRequests):
