@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 from markupsafe import Markup
 from matplotlib.axes import Axes
@@ -26,11 +27,16 @@ def configure_matplotlib() -> None:
     import matplotlib
 
     matplotlib.rcParams["svg.fonttype"] = "none"
+    # Labels are typed by people: a character the font lacks is drawn as a box, not worth a
+    # warning on every request (nor, under the test suite's "error" filter, a failed page).
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
 
 def literal(text: str) -> str:
     """``text`` drawn as written: a ``$`` never starts mathtext (so ``$\\undefinedcmd{x}$`` in an
     option label is shown, not parsed, and cannot make a page fail)."""
+    # Control and format characters (tabs, escapes, bidi overrides) are shown as spaces.
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text.replace("$", r"\$")
 
 
