@@ -77,7 +77,7 @@ def assert_inert(body: str, where: str) -> None:
 
 @pytest.fixture
 def hostile_scene(db_session, db_dialect):
-    admin = make_user(db_session, "root", role="admin")
+    make_user(db_session, "root", role="admin")
     forecasters = [make_user(db_session, f"f{i}") for i in range(3)]
     # Usernames are restricted at registration; rows made before that rule (or by hand) still render.
     odd = make_user(db_session, "<img src=x onerror=alert(1)>"[:64])
@@ -153,7 +153,8 @@ def test_hostile_text_through_the_forms(client, auth, db_session, text):
 
 
 def test_the_checker_catches_what_it_should():
-    for bad in ('<a href="java\tscript:x">', '<a href=" \x01JavaScript:x">', "<img src=x onerror=y>", "<p style='x'>", "<script>x</script>",
+    for bad in ('<a href="java\tscript:x">', '<a href=" \x01JavaScript:x">', "<img src=x onerror=y>",
+                "<p style='x'>", "<script>x</script>",
                 '<a href="data:text/html,x">', "<iframe>", '<svg><a xlink:href="javascript:x">'):
         checker = InertChecker()
         checker.feed(bad)

@@ -12,8 +12,9 @@ claims the account: the link sets its first password.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -26,17 +27,19 @@ SALT = "tracker.password-reset"
 INVALID_LINK = "This password-reset link is invalid, used already or expired. Ask for a new one."
 
 
-class _ClockedSerializer(URLSafeTimedSerializer):
-    """itsdangerous reads time.time(); ours reads the injected clock (FrozenClock in tests)."""
+class _ClockSigner(TimestampSigner):
+    """itsdangerous reads time.time(); this signer reads the injected clock (FrozenClock in tests)."""
 
-    def __init__(self, secret_key: str, clock: Clock) -> None:
-        super().__init__(secret_key, salt=SALT)
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._clock = clock
 
-    def make_signer(self, salt=None):  # type: ignore[no-untyped-def]
-        signer = super().make_signer(salt)
-        signer.get_timestamp = lambda: int(self._clock.now().timestamp())  # type: ignore[method-assign]
-        return signer
+    def get_timestamp(self) -> int:
+        return int(self._clock.now().timestamp())
+
+
+def _serializer(secret_key: str, clock: Clock) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=SALT, signer=_ClockSigner, signer_kwargs={"clock": clock})
 
 
 def find_reset_account(session: Session, identifier: str) -> User | None:
@@ -55,14 +58,14 @@ def find_reset_account(session: Session, identifier: str) -> User | None:
 
 def make_reset_token(secret_key: str, clock: Clock, user: User) -> str:
     """A signed token for ``user``'s current session generation, timestamped by ``clock``."""
-    return _ClockedSerializer(secret_key, clock).dumps({"u": user.id, "g": user.session_generation or 0})
+    return _serializer(secret_key, clock).dumps({"u": user.id, "g": user.session_generation or 0})
 
 
 def account_for_token(session: Session, secret_key: str, clock: Clock, token: str, max_age: timedelta) -> User:
     """The account a still-valid token was made for, or a DomainError (410) with one message for
     every way a link can be bad, so the page reveals nothing more."""
     try:
-        data = _ClockedSerializer(secret_key, clock).loads(token, max_age=int(max_age.total_seconds()))
+        data = _serializer(secret_key, clock).loads(token, max_age=int(max_age.total_seconds()))
         user = session.get(User, int(data["u"]))
         generation = int(data["g"])
     except (BadSignature, SignatureExpired, KeyError, TypeError, ValueError):

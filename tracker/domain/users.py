@@ -134,7 +134,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         return None
     if not check_password(user, password):
         return None
-    if _hasher.check_needs_rehash(user.password_hash):  # type: ignore[arg-type]
+    if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 

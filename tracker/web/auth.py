@@ -110,7 +110,7 @@ def account():
             except DomainError as exc:
                 status = form_error(form, exc, default="new")
             else:
-                login_user(current_user._get_current_object())  # type: ignore[attr-defined]  # new generation
+                login_user(current_user._get_current_object())  # the new generation: this session goes on
                 flash("Your password was changed. Every other session of this account has ended.", "success")
                 return redirect(url_for("auth.account"))
     elif form.is_submitted():

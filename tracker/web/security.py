@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter
@@ -87,7 +88,7 @@ def limit_views(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
     limiter.init_app(app)
     for endpoint, limits in RATE_LIMITS.items():
-        view = app.view_functions[endpoint]
+        view: Any = app.view_functions[endpoint]
         for limit, key_func in limits:
             view = limiter.limit(limit, key_func=key_func, methods=["POST"])(view)
         app.view_functions[endpoint] = view
