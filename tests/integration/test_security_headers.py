@@ -79,7 +79,7 @@ def test_matplotlib_svg_keeps_its_look_without_inline_style():
            '</defs><path style="fill: #1f77b4; stroke-width: 1.5"/><text style="font-size: 10px; '
            "font-family: 'DejaVu Sans', sans-serif\">a style=&quot;x&quot; &lt;b&gt;</text></svg>")
     out = presentation_attributes(svg)
-    assert out == ('<svg stroke-linejoin="round" stroke-linecap="butt" xmlns="x"><defs></defs>'
+    assert out == ('<svg xmlns="x" stroke-linejoin="round" stroke-linecap="butt"><defs></defs>'
                    '<path fill="#1f77b4" stroke-width="1.5"/><text font-size="10px" '
                    "font-family=\"'DejaVu Sans', sans-serif\">a style=&quot;x&quot; &lt;b&gt;</text></svg>")
 

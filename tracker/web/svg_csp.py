@@ -36,5 +36,7 @@ def presentation_attributes(svg: str) -> str:
     root_rule = _STYLE_ELEMENT.search(svg)
     if root_rule is not None:
         svg = svg[:root_rule.start()] + svg[root_rule.end():]
-        svg = svg.replace("<svg ", "<svg" + _attributes(root_rule.group(1)) + " ", 1)
+        root = re.search(r"<svg\b[^>]*", svg)
+        if root is not None:  # appended to the root's start tag, after what is there already
+            svg = svg[:root.end()] + _attributes(root_rule.group(1)) + svg[root.end():]
     return _TAG.sub(_tag_without_style, svg)
