@@ -123,7 +123,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(clean_db, tmp_path) -> Settings:
-    return Settings(env="test", database_url=clean_db, secret_key="test-secret-key", prompt_every_days=7)
+    # Rate limits are off for the suite's many logins; tests/integration/test_rate_limits.py turns
+    # them on explicitly (the default, and production, have them on).
+    return Settings(env="test", database_url=clean_db, secret_key="test-secret-key", prompt_every_days=7,
+                    ratelimit_enabled=False)
 
 
 @pytest.fixture

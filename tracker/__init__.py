@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
         REMEMBER_COOKIE_SECURE=settings.env == "production",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_DURATION=timedelta(days=settings.remember_days),
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
     )
     clock = config.pop("CLOCK", None)

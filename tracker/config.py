@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -61,6 +62,18 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     scheduler_interval_seconds: int = 30
     log_level: str = "INFO"
+    #: Lifetime of the "keep me logged in" cookie.
+    remember_days: int = 30
+    #: Flask-Limiter on login, registration, password change and reset; off only for load tests.
+    ratelimit_enabled: bool = True
+    #: None keeps the counters in memory (one process); ``redis://host:port/db`` shares them.
+    ratelimit_storage_url: str | None = None
+    #: Host names accepted in the Host header besides TRACKER_BASE_URL's and loopback.
+    trusted_hosts: tuple[str, ...] = ()
+    #: Number of reverse proxies in front of the app whose X-Forwarded-* headers are believed.
+    proxy_hops: int = 0
+    #: How long a password-reset link works.
+    reset_link_hours: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -80,12 +93,22 @@ class Settings:
             fmin = float(env.get("TRACKER_FORECAST_MIN", "0.01"))
             fmax = float(env.get("TRACKER_FORECAST_MAX", "0.99"))
             interval = int(env.get("TRACKER_SCHEDULER_INTERVAL", "30"))
+            remember_days = int(env.get("TRACKER_REMEMBER_DAYS") or "30")
+            proxy_hops = int(env.get("TRACKER_PROXY_HOPS") or "0")
+            reset_hours = int(env.get("TRACKER_RESET_LINK_HOURS") or "2")
         except ValueError as exc:
             raise ConfigError(f"invalid number in TRACKER_* settings: {exc}") from exc
         if prompt_every < 1:
             raise ConfigError("TRACKER_PROMPT_EVERY_DAYS must be at least 1")
         if not (0.0 <= fmin < fmax <= 1.0):
             raise ConfigError("TRACKER_FORECAST_MIN and TRACKER_FORECAST_MAX must satisfy 0 <= min < max <= 1")
+        if remember_days < 1 or proxy_hops < 0 or reset_hours < 1:
+            raise ConfigError("TRACKER_REMEMBER_DAYS and TRACKER_RESET_LINK_HOURS must be at least 1, "
+                              "TRACKER_PROXY_HOPS at least 0")
+        ratelimit_enabled = _bool(env.get("TRACKER_RATELIMIT_ENABLED"), True)
+        if not ratelimit_enabled and tracker_env == "production":
+            raise ConfigError("TRACKER_RATELIMIT_ENABLED=0 is for load tests only and is refused when "
+                              "TRACKER_ENV=production")
         log_level = (env.get("TRACKER_LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"TRACKER_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
@@ -101,4 +124,16 @@ class Settings:
             base_url=env.get("TRACKER_BASE_URL", "http://127.0.0.1:5000"),
             scheduler_interval_seconds=interval,
             log_level=log_level,
+            remember_days=remember_days,
+            ratelimit_enabled=ratelimit_enabled,
+            ratelimit_storage_url=env.get("TRACKER_RATELIMIT_STORAGE_URL") or None,
+            trusted_hosts=tuple(h.strip() for h in env.get("TRACKER_TRUSTED_HOSTS", "").split(",") if h.strip()),
+            proxy_hops=proxy_hops,
+            reset_link_hours=reset_hours,
         )
+
+    def accepted_hosts(self) -> list[str]:
+        """Flask's ``TRUSTED_HOSTS``: TRACKER_BASE_URL's host, TRACKER_TRUSTED_HOSTS and loopback
+        (the container health check and the local server call the app by a loopback name)."""
+        hosts = [urlsplit(self.base_url).hostname or "", *self.trusted_hosts, "localhost", "127.0.0.1", "::1"]
+        return list(dict.fromkeys(h for h in hosts if h))

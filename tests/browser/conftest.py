@@ -143,9 +143,20 @@ def browser():
         browser.close()
 
 
+def is_csp_violation(text: str) -> bool:
+    """Chromium's console message for anything the Content-Security-Policy blocked."""
+    return "Content Security Policy" in text or "Refused to" in text
+
+
 @pytest.fixture
 def page(browser):
+    """A page that fails the test on any CSP violation reported in the console (issue 10: the
+    browser tests run with the CSP on)."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if is_csp_violation(message.text) else None)
+    page.csp_violations = violations  # type: ignore[attr-defined]
     yield page
     context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"

@@ -138,7 +138,7 @@ def test_account_forms_show_errors_and_work_on_a_phone(live_server, browser, art
         page.fill("#confirm", "other")
         page.click("form button[type=submit]")
         expect(page.locator(".field-error").first).to_be_visible()
-        expect(page.locator("main")).to_contain_text("Passwords need at least 8 characters.")
+        expect(page.locator("main")).to_contain_text("Passwords need at least 10 characters.")
         expect(page.locator("main")).to_contain_text("The two passwords do not match.")
         page.screenshot(path=str(artifacts_dir / "web-register-errors-phone.png"), full_page=True)
 

@@ -11,8 +11,11 @@ from tests.factories import make_user
 from tracker.domain.users import check_password, find_user
 from tracker.models import User
 
+#: A password the policy accepts (10+ characters, not common, not the username).
+STRONG = "orbit-lantern-42"
 
-def register(client, username="alice", password="password123", confirm=None, **kwargs):
+
+def register(client, username="alice", password=STRONG, confirm=None, **kwargs):
     return client.post("/auth/register", data={"username": username, "password": password,
                                                "confirm": password if confirm is None else confirm}, **kwargs)
 
@@ -30,7 +33,7 @@ def test_register_creates_a_forecaster_and_logs_in(client, sessions):
         user = find_user(s, "alice")
         assert user.role == "forecaster"
         assert user.password_hash.startswith("$argon2id$")
-        assert check_password(user, "password123")
+        assert check_password(user, STRONG)
     page = client.get("/auth/account")
     assert page.status_code == 200 and b"alice" in page.data
 
@@ -38,10 +41,10 @@ def test_register_creates_a_forecaster_and_logs_in(client, sessions):
 @pytest.mark.parametrize(
     ("username", "password", "confirm", "message"),
     [
-        ("Alice", "password123", None, "is taken"),
-        ("bob", "short", None, "at least 8 characters"),
-        ("bob", "password123", "password124", "The two passwords do not match."),
-        ("b", "password123", None, "Usernames are 2–64 characters"),
+        ("Alice", STRONG, None, "is taken"),
+        ("bob", "short", None, "at least 10 characters"),
+        ("bob", STRONG, STRONG + "x", "The two passwords do not match."),
+        ("b", STRONG, None, "Usernames are 2–64 characters"),
     ],
 )
 def test_register_refusals_store_nothing(client, db_session, sessions, username, password, confirm, message):
@@ -69,7 +72,10 @@ def test_login_refused_for_imported_account_without_password(client, db_session,
     db_session.commit()
     response = auth.login("imported", "anything-at-all", check=False)
     assert response.status_code == 400
-    assert "has no password yet" in response.get_data(as_text=True)
+    # The same answer as any failed login (issue 10: no account enumeration); the claim goes
+    # through the password reset, which the login page points to.
+    assert "Wrong username or password." in response.get_data(as_text=True)
+    assert "no password yet" not in response.get_data(as_text=True)
     assert client.get("/auth/account").status_code == 302
 
 
@@ -110,23 +116,23 @@ def test_change_password(client, db_session, sessions, auth):
     make_user(db_session, "alice")
     db_session.commit()
     auth.login()
-    wrong = client.post("/auth/account", data={"current": "not-my-password", "new": "newpassword1",
-                                               "confirm": "newpassword1"})
+    wrong = client.post("/auth/account", data={"current": "not-my-password", "new": "violet-harbour-7",
+                                               "confirm": "violet-harbour-7"})
     assert wrong.status_code == 400 and "The current password is wrong." in wrong.get_data(as_text=True)
-    mismatch = client.post("/auth/account", data={"current": "password123", "new": "newpassword1",
-                                                  "confirm": "newpassword2"})
+    mismatch = client.post("/auth/account", data={"current": "password123", "new": "violet-harbour-7",
+                                                  "confirm": "violet-harbour-8"})
     assert mismatch.status_code == 400 and "do not match" in mismatch.get_data(as_text=True)
     short = client.post("/auth/account", data={"current": "password123", "new": "short", "confirm": "short"})
-    assert short.status_code == 400 and "at least 8 characters" in short.get_data(as_text=True)
+    assert short.status_code == 400 and "at least 10 characters" in short.get_data(as_text=True)
     with sessions() as s:
         assert check_password(find_user(s, "alice"), "password123")
 
-    ok = client.post("/auth/account", data={"current": "password123", "new": "newpassword1",
-                                            "confirm": "newpassword1"})
+    ok = client.post("/auth/account", data={"current": "password123", "new": "violet-harbour-7",
+                                            "confirm": "violet-harbour-7"})
     assert ok.status_code == 302
     with sessions() as s:
         user = find_user(s, "alice")
-        assert check_password(user, "newpassword1") and not check_password(user, "password123")
+        assert check_password(user, "violet-harbour-7") and not check_password(user, "password123")
 
 
 def _token(page: str) -> str:
@@ -139,7 +145,7 @@ def _token(page: str) -> str:
 def test_csrf_is_enforced_on_account_forms(csrf_app):
     client = csrf_app.test_client()
     sessions = csrf_app.extensions["tracker"].sessions
-    data = {"username": "alice", "password": "password123", "confirm": "password123"}
+    data = {"username": "alice", "password": STRONG, "confirm": STRONG}
     refused = client.post("/auth/register", data=data)
     assert refused.status_code == 400
     assert "The form expired" in refused.get_data(as_text=True)

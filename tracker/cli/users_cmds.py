@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..config import instance_dir
-from ..domain.users import FIRST_ADMIN, ensure_first_admin, find_user, make_admin, set_password
+from ..domain.users import FIRST_ADMIN, end_sessions, ensure_first_admin, find_user, make_admin, set_email, set_password
 from .context import CliContext, pass_cli
 
 
@@ -16,7 +16,7 @@ def users_group() -> None:
 @users_group.command("create-admin")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 8 characters (prompted for when not given).")
+              help="At least 10 characters, not a common password (prompted for when not given).")
 @click.option("--email", default=None)
 @pass_cli
 def create_admin(cli: CliContext, username: str, password: str, email: str | None) -> None:
@@ -38,6 +38,34 @@ def set_password_cmd(cli: CliContext, username: str, password: str) -> None:
             raise click.ClickException(f"no user named {username!r}")
         set_password(user, password)
     click.echo(f"password set for {username!r}")
+
+
+@users_group.command("set-email")
+@click.argument("username")
+@click.argument("email")
+@pass_cli
+def set_email_cmd(cli: CliContext, username: str, email: str) -> None:
+    """Record an account's email address (where password-reset links go; "" removes it). An imported
+    forecaster then claims the account with "Forgot your password?"."""
+    with cli.transaction() as session:
+        user = find_user(session, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        set_email(user, email)
+    click.echo(f"email {'set' if email else 'removed'} for {username!r}")
+
+
+@users_group.command("sign-out")
+@click.argument("username")
+@pass_cli
+def sign_out_cmd(cli: CliContext, username: str) -> None:
+    """End every session and remember-me cookie of an account."""
+    with cli.transaction() as session:
+        user = find_user(session, username)
+        if user is None:
+            raise click.ClickException(f"no user named {username!r}")
+        end_sessions(user)
+    click.echo(f"every session of {username!r} has ended")
 
 
 @users_group.command("ensure-admin")

@@ -89,7 +89,17 @@ def validate_probabilities(
         raise ForecastError(
             f"The percentages add up to {format_percent(total)}; they must add up to 100%.", field="total"
         )
-    return clean
+    return normalise(clean)
+
+
+def normalise(probabilities: dict[str, float]) -> dict[str, float]:
+    """Probabilities whose total is within the tolerance of 1, rescaled to sum to exactly 1 (the
+    rounding left over goes to the largest, so no value moves by more than the tolerance)."""
+    total = math.fsum(probabilities.values())
+    scaled = {key: value / total for key, value in probabilities.items()}
+    largest = max(scaled, key=lambda key: scaled[key])
+    scaled[largest] = 1.0 - math.fsum(v for k, v in scaled.items() if k != largest)
+    return scaled
 
 
 def submit_forecast(

@@ -1,8 +1,11 @@
-"""Accounts: creation, password hashing (argon2id) and authentication."""
+"""Accounts: creation, password hashing (argon2id), the password policy and authentication."""
 from __future__ import annotations
 
+import gzip
 import re
 import secrets
+from functools import cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +18,10 @@ from . import Conflict, DomainError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
-MIN_PASSWORD_LENGTH = 8
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 10
+#: Royce Williams' list of 20,000 common passwords as Django ships it (BSD licence), lower-cased.
+COMMON_PASSWORDS_FILE = "common-passwords.txt.gz"
 
 
 def hash_password(password: str) -> str:
@@ -26,10 +32,7 @@ def check_password(user: User, password: str) -> bool:
     """True when ``password`` matches; accounts without a password never match."""
     if not user.password_hash:
         return False
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    return check_password_against(user.password_hash, password)
 
 
 def validate_username(username: str) -> str:
@@ -43,10 +46,45 @@ def validate_username(username: str) -> str:
     return username
 
 
-def validate_password(password: str) -> None:
-    """Refuse a password too weak to set (a DomainError about the 'password' field)."""
+def validate_email(email: str | None) -> str | None:
+    """A plausible address without surrounding blanks, None for an empty one, or a DomainError."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise DomainError("Enter an email address such as name@example.org.", field="email")
+    return email
+
+
+def set_email(user: User, email: str | None) -> None:
+    """Set (or with an empty value remove) the address password-reset links are sent to."""
+    user.email = validate_email(email)
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (loaded once)."""
+    data = resources.files("tracker").joinpath("data", COMMON_PASSWORDS_FILE).read_bytes()
+    return frozenset(line.strip() for line in gzip.decompress(data).decode().splitlines() if line.strip())
+
+
+def validate_password(password: str, username: str | None = None) -> None:
+    """Refuse a password too weak to set (a DomainError about the 'password' field, saying why)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+    name = (username or "").strip().lower()
+    if name and name in password.lower():
+        raise DomainError("The password must not contain the username.", field="password")
+    if password.lower() in common_passwords() or password.strip().lower() in common_passwords():
+        raise DomainError("This password is on a list of common passwords that attackers try first; "
+                          "choose another.", field="password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when there is no account (or no password), so a refusal takes as
+    long whether or not the account exists."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -66,14 +104,15 @@ def create_user(
     """Create an account. ``password=None`` makes an account that cannot log in until one is set."""
     username = validate_username(username)
     if password is not None:
-        validate_password(password)
+        validate_password(password, username)
     if role not in ("forecaster", "admin"):
         raise DomainError(f"unknown role {role!r}", field="role")
     if find_user(session, username) is not None:
         raise Conflict(f"The username {username!r} is taken.", field="username")
+    email = validate_email(email)
     user = User(
         username=username,
-        email=email or None,
+        email=email,
         password_hash=hash_password(password) if password is not None else None,
         role=role,
         is_demo=is_demo,
@@ -85,19 +124,40 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The account whose username and password match, else None (a stale hash is upgraded)."""
+    """The account whose username and password match, else None (a stale hash is upgraded).
+
+    An unknown account, or one without a password (imported), costs one argon2 verification as a
+    known one does, and the caller gets the same None: neither timing nor answer tells them apart."""
     user = find_user(session, username)
-    if user is None or not check_password(user, password):
+    if user is None or user.password_hash is None:
+        check_password_against(_dummy_hash(), password)
         return None
-    if _hasher.check_needs_rehash(user.password_hash):  # type: ignore[arg-type]
+    if not check_password(user, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 
 
+def check_password_against(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches ``password_hash`` (argon2)."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def set_password(user: User, new_password: str) -> None:
-    """Check and store a new password for ``user``."""
-    validate_password(new_password)
+    """Check and store a new password for ``user``; every session of the account ends."""
+    validate_password(new_password, user.username)
     user.password_hash = hash_password(new_password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """End every login session and remember-me cookie of ``user`` (logout, "sign out everywhere"):
+    they carry the session generation, which no longer matches."""
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def make_admin(session: Session, clock: Clock, username: str, password: str, email: str | None = None) -> bool:

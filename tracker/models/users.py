@@ -23,6 +23,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="forecaster")
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Part of every login session and remember-me cookie (see get_id): raising it ends them all
+    # (logout, password change or reset, "sign out everywhere").
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
@@ -42,7 +45,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What Flask-Login keeps in the session and the remember-me cookie: the id and the session
+        generation, so a session made before the generation changed no longer loads the user."""
+        return f"{self.id}.{self.session_generation or 0}"
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"

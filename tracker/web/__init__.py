@@ -59,17 +59,26 @@ def form_error(form: FlaskForm, exc: DomainError, default: str | None = None) ->
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The account of a session or remember-me cookie, only while its session generation is the
+    account's current one (logout, a password change or "sign out everywhere" raise it)."""
+    ident, _, generation = user_id.partition(".")
     try:
-        return db().get(User, int(user_id))
+        user = db().get(User, int(ident))
+        wanted = int(generation)
     except ValueError:
         return None
+    if user is None or (user.session_generation or 0) != wanted:
+        return None
+    return user
 
 
 def init_web(app: Flask) -> None:
-    from . import admin, auth, filters, help, questions, scoreboards
+    from . import admin, auth, filters, help, password_reset, questions, scoreboards
+    from .security import init_security, limit_views
     from .svg import configure_matplotlib
 
     configure_matplotlib()
+    init_security(app, app.extensions["tracker"].settings)
     csrf.init_app(app)
     login_manager.init_app(app)
     filters.init_app(app)
@@ -108,8 +117,9 @@ def init_web(app: Flask) -> None:
     def _domain_error(error: DomainError):
         return _error_page(error.status, str(error), error.field)
 
-    for module in (auth, questions, admin, scoreboards, help):
+    for module in (auth, password_reset, questions, admin, scoreboards, help):
         app.register_blueprint(module.bp)
+    limit_views(app, app.extensions["tracker"].settings)
 
 
 def _error_page(code: int, message: str, field: str | None = None):

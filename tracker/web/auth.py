@@ -1,4 +1,10 @@
-"""Accounts: register, log in, log out (POST), change password."""
+"""Accounts: register, log in, log out (POST), change password, end sessions.
+
+Sessions and remember-me cookies carry the account's session generation (``User.get_id``):
+logging out, changing the password and "sign out everywhere" raise it and so end every other
+session. Every failed login gets the same message and status, whether the account exists, has no
+password (imported) or the password is wrong. The account forms are rate-limited (``security``).
+"""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -9,9 +15,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..app_state import state
 from ..domain import DomainError
 from ..domain.forecasts import latest_forecasts_of, probabilities_by_key
-from ..domain.users import authenticate, check_password, create_user, find_user, set_password
+from ..domain.users import authenticate, check_password, create_user, end_sessions, find_user, set_email, set_password
 from . import db, form_error, now
-from .forms import ChangePasswordForm, LoginForm, PostForm, RegisterForm
+from .forms import ChangePasswordForm, EmailForm, LoginForm, PostForm, RegisterForm, SignOutUserForm
+
+LOGIN_FAILED = "Wrong username or password."
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -39,7 +47,8 @@ def register():
     status = 200
     if form.validate_on_submit():
         try:
-            user = create_user(db(), _clock(), form.username.data or "", form.password.data or "")
+            user = create_user(db(), _clock(), form.username.data or "", form.password.data or "",
+                               email=form.email.data or None)
         except DomainError as exc:
             status = form_error(form, exc, default="password")
         else:
@@ -53,27 +62,19 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in with username and password; imported accounts without a password are refused."""
+    """Log in with username and password. Every refusal looks the same (message, status and,
+    thanks to a dummy hash, time): an imported account is claimed through the password reset."""
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        username, password = form.username.data or "", form.password.data or ""
-        account = find_user(db(), username)
-        if account is not None and account.password_hash is None:
-            form.password.errors.append(
-                "This account has no password yet (it was imported), so it cannot log in. "
-                "Ask an administrator to set one with “tracker users set-password”."
-            )
+        user = authenticate(db(), form.username.data or "", form.password.data or "")
+        if user is None:
+            form.password.errors.append(LOGIN_FAILED)
             status = 400
         else:
-            user = authenticate(db(), username, password)
-            if user is None:
-                form.password.errors.append("Wrong username or password.")
-                status = 400
-            else:
-                login_user(user, remember=bool(form.remember.data))
-                flash(f"Logged in as {user.username}.", "success")
-                return redirect(safe_next(request.args.get("next")))
+            login_user(user, remember=bool(form.remember.data))
+            flash(f"Logged in as {user.username}.", "success")
+            return redirect(safe_next(request.args.get("next")))
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -84,6 +85,9 @@ def logout():
     """Log out (POST only, with a CSRF token, so a link elsewhere cannot log anyone out)."""
     if not PostForm().validate_on_submit():
         abort(400, "The form expired. Reload the page and try again.")
+    if current_user.is_authenticated:
+        # A copy of this session's cookie, taken before, must not outlive the logout.
+        end_sessions(current_user)
     logout_user()
     flash("Logged out.", "info")
     return redirect(url_for("questions.index"))
@@ -92,7 +96,8 @@ def logout():
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
-    """The account page: who you are and a form to change your password."""
+    """The account page: who you are, a link to your public profile and a form to change your
+    password (which ends every other session; this one goes on)."""
     form = ChangePasswordForm()
     status = 200
     if form.validate_on_submit():
@@ -105,14 +110,68 @@ def account():
             except DomainError as exc:
                 status = form_error(form, exc, default="new")
             else:
-                flash("Your password was changed.", "success")
+                login_user(current_user._get_current_object())  # the new generation: this session goes on
+                flash("Your password was changed. Every other session of this account has ended.", "success")
                 return redirect(url_for("auth.account"))
     elif form.is_submitted():
         status = 400
+    return _account_page(form=form), status
+
+
+def _account_page(**forms):
+    forms.setdefault("form", ChangePasswordForm(formdata=None))
+    forms.setdefault("email_form", EmailForm(formdata=None, data={"email": current_user.email or ""}))
+    forms.setdefault("signout_form", SignOutUserForm(formdata=None))
     return render_template(
-        "auth/account.html", form=form, at=now(), forecasts=latest_forecasts_of(db(), current_user),
-        probs_of=probabilities_by_key,
-    ), status
+        "auth/account.html", at=now(), forecasts=latest_forecasts_of(db(), current_user),
+        probs_of=probabilities_by_key, post_form=PostForm(), **forms,
+    )
+
+
+@bp.route("/account/email", methods=["POST"])
+@login_required
+def change_email():
+    """Set or remove the address password-reset links go to."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        try:
+            set_email(current_user, form.email.data)
+        except DomainError as exc:
+            status = form_error(form, exc)
+            return _account_page(email_form=form), status
+        flash("Your email address was saved." if current_user.email else "Your email address was removed.", "success")
+        return redirect(url_for("auth.account"))
+    return _account_page(email_form=form), 400
+
+
+@bp.route("/account/sign-out-everywhere", methods=["POST"])
+@login_required
+def sign_out_everywhere():
+    """End every session and remember-me cookie of this account, this browser's included."""
+    if not PostForm().validate_on_submit():
+        abort(400, "The form expired. Reload the page and try again.")
+    end_sessions(current_user)
+    logout_user()
+    flash("Every session of your account has ended, this one too. Log in again.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/users/sign-out", methods=["POST"])
+@login_required
+def sign_out_user():
+    """Admins: end every session of another account (a lost laptop, a shared computer)."""
+    if not current_user.is_admin:
+        abort(403, "Only administrators can sign other accounts out.")
+    form = SignOutUserForm()
+    if not form.validate_on_submit():
+        return _account_page(signout_form=form), 400
+    user = find_user(db(), form.username.data or "")
+    if user is None:
+        form.username.errors.append("No account has this username.")
+        return _account_page(signout_form=form), 404
+    end_sessions(user)
+    flash(f"Every session of {user.username} has ended.", "success")
+    return redirect(url_for("auth.account"))
 
 
 def _clock():

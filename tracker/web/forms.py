@@ -1,6 +1,8 @@
 """Web forms (Flask-WTF: every form carries a CSRF token)."""
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
@@ -24,8 +26,14 @@ def _repeat_password(label: str, of: str) -> PasswordField:
     ])
 
 
+def _email(label: str) -> StringField:
+    """An optional email address (checked by the domain); it is where password-reset links go."""
+    return StringField(label, validators=[Optional(), Length(max=254, message="Email addresses are at most 254 characters.")])
+
+
 class RegisterForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(message="Choose a username."), Length(max=64)])
+    email = _email("Email (optional: only for password-reset links)")
     password = _new_password("Password", "Choose a password.")
     confirm = _repeat_password("Repeat the password", "password")
 
@@ -40,6 +48,27 @@ class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
     new = _new_password("New password", "Choose a new password.")
     confirm = _repeat_password("Repeat the new password", "new")
+
+
+class EmailForm(FlaskForm):
+    email = _email("Email for password-reset links (leave empty to remove)")
+
+
+class ResetRequestForm(FlaskForm):
+    identifier = StringField("Username or email address",
+                             validators=[DataRequired(message="Enter your username or email address."),
+                                         Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    new = _new_password("New password", "Choose a new password.")
+    confirm = _repeat_password("Repeat the new password", "new")
+
+
+class SignOutUserForm(FlaskForm):
+    """An admin ends every session of another account."""
+
+    username = StringField("Username", validators=[DataRequired(message="Enter a username."), Length(max=64)])
 
 
 class PostForm(FlaskForm):
@@ -58,18 +87,35 @@ def percent_field_name(position: int) -> str:
     return f"p{position}"
 
 
+#: An optional sign (so -5 is refused as out of range, not as unreadable), ASCII digits only (not
+#: "７０" nor "1_0", which float() would take), one "." or "," as the decimal
+#: mark, an optional '%'.
+_PERCENT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)", re.ASCII)
+#: Longer than any percentage anyone types: refused without further reading.
+MAX_PERCENT_TEXT = 40
+
+
 def parse_percent(text: str | None) -> float:
     """'70', '70.5', '70 %' or '70,5' -> 0.70, 0.705 ...; ValueError for anything else."""
-    cleaned = (text or "").strip().rstrip("%").strip().replace(",", ".")
+    cleaned = (text or "").strip()
+    if len(cleaned) > MAX_PERCENT_TEXT:
+        raise ValueError("too long")
+    cleaned = cleaned.removesuffix("%").strip()
     if not cleaned:
         raise ValueError("empty")
-    value = float(cleaned)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError("not finite")
-    return value / 100.0
+    if not _PERCENT.fullmatch(cleaned):
+        raise ValueError("not a decimal number")
+    return float(cleaned.replace(",", ".")) / 100.0
+
+
+def excerpt(text: str, limit: int = 20) -> str:
+    """At most ``limit`` characters of bad input, to quote back in an error (never the whole of it)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 __all__ = [
-    "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm",
-    "percent_field_name", "parse_percent",
+    "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm", "EmailForm",
+    "ResetRequestForm", "ResetPasswordForm", "SignOutUserForm",
+    "percent_field_name", "parse_percent", "excerpt",
 ]

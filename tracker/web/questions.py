@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from ..app_state import state
 from ..domain import DomainError
 from ..domain.forecasts import (
+    MAX_RATIONALE,
     ensure_open,
     forecast_summary,
     format_percent,
@@ -30,7 +31,7 @@ from ..domain.questions import (
 )
 from ..models import Forecast, Question
 from . import db, login_manager, now, viewer
-from .forms import ForecastForm, parse_percent, percent_field_name
+from .forms import MAX_PERCENT_TEXT, ForecastForm, excerpt, parse_percent, percent_field_name
 from .plots import forecast_history_plot
 
 bp = Blueprint("questions", __name__)
@@ -77,12 +78,13 @@ def _parse_form(question: Question, form_state: FormState) -> dict[str, float] |
     for option in options:
         name = percent_field_name(option.position)
         raw = request.form.get(name, "")
-        form_state.values[name] = raw
+        # Never echo more than a short excerpt of bad input (a 10 MB field is not sent back).
+        form_state.values[name] = excerpt(raw, MAX_PERCENT_TEXT)
         try:
             parsed[option.key] = parse_percent(raw)
         except ValueError:
             what = "" if question.kind == "binary" else f"“{option.label}”: "
-            shown = f"“{raw.strip()}” is not a number" if raw.strip() else "this is empty"
+            shown = f"“{excerpt(raw)}” is not a number" if raw.strip() else "this is empty"
             form_state.errors[name] = f"{what}{shown}; enter a percentage such as 70."
     if form_state.errors:
         return None
@@ -107,7 +109,7 @@ def _submit(question: Question, form_state: FormState) -> Response | None:
         return login_manager.unauthorized()
     ensure_open(question, now())  # a closed question is refused as such (409), whatever the numbers
     probabilities = _parse_form(question, form_state)
-    form_state.values["rationale"] = request.form.get("rationale", "")
+    form_state.values["rationale"] = request.form.get("rationale", "")[:MAX_RATIONALE + 1]  # bounded echo
     if probabilities is None:
         return None
     settings = state().settings

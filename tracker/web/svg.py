@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .svg_csp import presentation_attributes
 
 FONT_SIZE = 10
 _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
@@ -24,11 +27,16 @@ def configure_matplotlib() -> None:
     import matplotlib
 
     matplotlib.rcParams["svg.fonttype"] = "none"
+    # Labels are typed by people: a character the font lacks is drawn as a box, not worth a
+    # warning on every request (nor, under the test suite's "error" filter, a failed page).
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
 
 def literal(text: str) -> str:
     """``text`` drawn as written: a ``$`` never starts mathtext (so ``$\\undefinedcmd{x}$`` in an
     option label is shown, not parsed, and cannot make a page fail)."""
+    # Control and format characters (tabs, escapes, bidi overrides) are shown as spaces.
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text.replace("$", r"\$")
 
 
@@ -47,4 +55,4 @@ def render_svg(fig: Figure, title: str) -> Markup:
     fig.savefig(buffer, format="svg")
     svg = _XML_PROLOGUE.sub("", buffer.getvalue(), count=1)  # the prologue is invalid inside HTML
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(title)}" ', 1)
-    return Markup(svg)
+    return Markup(presentation_attributes(svg))  # no inline style: the page's CSP allows none
