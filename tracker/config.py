@@ -61,6 +61,11 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     scheduler_interval_seconds: int = 30
     log_level: str = "INFO"
+    # Rate limits (Flask-Limiter): shared storage so every gunicorn worker counts together when
+    # Redis is set (redis://...); memory:// counts per process.
+    ratelimit_storage_url: str = "memory://"
+    ratelimit_enabled: bool = True
+    api_rate_limit: str = "300 per minute"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -89,6 +94,8 @@ class Settings:
         log_level = (env.get("TRACKER_LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"TRACKER_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+        api_limit = (env.get("TRACKER_API_RATE_LIMIT") or "300 per minute").strip()
+        _check_rate_limit(api_limit)
         return cls(
             env=tracker_env,
             database_url=env.get("TRACKER_DATABASE_URL") or _default_database_url(),
@@ -101,4 +108,17 @@ class Settings:
             base_url=env.get("TRACKER_BASE_URL", "http://127.0.0.1:5000"),
             scheduler_interval_seconds=interval,
             log_level=log_level,
+            ratelimit_storage_url=(env.get("TRACKER_RATELIMIT_STORAGE_URL") or "memory://").strip(),
+            ratelimit_enabled=_bool(env.get("TRACKER_RATELIMIT_ENABLED"), True),
+            api_rate_limit=api_limit,
         )
+
+
+def _check_rate_limit(text: str) -> None:
+    """Fail fast on a limit Flask-Limiter could not read (e.g. '300 per minute', '10/second')."""
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError as exc:
+        raise ConfigError(f"TRACKER_API_RATE_LIMIT {text!r} is not a rate limit such as '300 per minute'") from exc
