@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: The question list's status filters (the page's menu: tracker.domain.questions.STATUS_FILTERS).
 StatusFilter = Literal["open", "closing", "awaiting", "resolved", "annulled", "all"]
@@ -13,16 +13,25 @@ Status = Literal["draft", "open", "closed", "resolved", "annulled"]
 MAX_LIMIT = 200
 
 
+def _no_nul(value: object) -> object:
+    # PostgreSQL text cannot hold NUL characters: refuse them as input instead of failing later.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class Input(BaseModel):
     """Request models refuse unknown fields, so a typo is an error rather than silently ignored."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    _text = field_validator("*")(_no_nul)
 
 
 class Query(BaseModel):
     """Query-string models ignore parameters they do not know (links may carry extra ones)."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    _text = field_validator("*")(_no_nul)
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Literal
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -70,6 +70,8 @@ class Api:
             def handler(**path_args: Any) -> Any:
                 from .auth import require_user
 
+                if any("\x00" in str(value) for value in path_args.values()):
+                    raise ApiError("Not found.", 404)  # no slug holds a NUL (PostgreSQL could not even compare it)
                 if auth != "optional":
                     require_user(admin=auth == "admin")
                 kwargs = dict(path_args)
@@ -79,7 +81,8 @@ class Api:
                     kwargs["body"] = parse(body, read_json())
                 result = view(**kwargs)
                 if isinstance(result, BaseModel):
-                    return jsonify(result.model_dump(mode="json")), status
+                    # pydantic writes the JSON, in the models' field order (the CSV files' column order).
+                    return current_app.response_class(result.model_dump_json(), status, mimetype="application/json")
                 return result
 
             self.bp.add_url_rule(rule, view.__name__, handler, methods=[method])
