@@ -86,10 +86,12 @@ def outcome(event: ResolutionEvent | None) -> OutcomeOut | None:
 
 
 def _common(question: Question, status: str, crowd: CrowdOut | None) -> dict:
-    return dict(slug=question.slug, title=question.title, kind=question.kind, status=status,
-                tags=question.tag_names, opens_at=question.opens_at, closes_at=question.closes_at,
-                resolve_by=question.resolve_by, options=[OptionOut(key=o.key, label=o.label) for o in question.options],
-                crowd=crowd, url=url_for("api.question_detail", slug=question.slug, _external=True))
+    return {
+        "slug": question.slug, "title": question.title, "kind": question.kind, "status": status,
+        "tags": question.tag_names, "opens_at": question.opens_at, "closes_at": question.closes_at,
+        "resolve_by": question.resolve_by, "options": [OptionOut(key=o.key, label=o.label) for o in question.options],
+        "crowd": crowd, "url": url_for("api.question_detail", slug=question.slug, _external=True),
+    }
 
 
 def summary(viewer: User | None, question: Question, crowd: CrowdNow | None, at: datetime) -> QuestionSummary:

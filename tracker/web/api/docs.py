@@ -13,7 +13,7 @@ from .spec import openapi_document
 def document() -> dict[str, Any]:
     """The document for this app, cached per app (it depends only on the code)."""
     cache = current_app.extensions.setdefault("tracker_openapi", {})
-    server = request.host_url.rstrip("/") + api.bp.url_prefix
+    server = request.host_url.rstrip("/") + (api.bp.url_prefix or "")
     if server not in cache:
         cache[server] = openapi_document(api, server)
     return cache[server]

@@ -155,7 +155,7 @@ def _responses(op: Operation, names: dict) -> dict[str, Any]:
 
 def openapi_document(api: Api, server_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``api``'s operations, schemas generated from their models."""
-    pairs = {(ErrorBody, "serialization")}
+    pairs: set[tuple[type[BaseModel], str]] = {(ErrorBody, "serialization")}
     for op in api.operations:
         if op.body is not None:
             pairs.add((op.body, "validation"))
