@@ -154,6 +154,7 @@ def test_rate_limit_per_token_is_429_json(settings, clock, db_session):
         assert codes == [200, 200, 200, 429]
         limited = client.get("/api/v1/me", headers=bearer(first))
         assert limited.get_json()["error"]["code"] == "rate_limited" and "Retry-After" in limited.headers
+        assert "3 per 1 minute" in limited.get_json()["error"]["message"]
         assert client.get("/api/v1/me", headers=bearer(second)).status_code == 200  # its own budget
     finally:
         app.extensions["tracker"].engine.dispose()

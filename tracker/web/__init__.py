@@ -114,7 +114,10 @@ def init_web(app: Flask) -> None:
     def _http_error(error: HTTPException):
         headers = dict(error.get_headers())
         headers.pop("Content-Type", None)
-        return _error_page(error.code or 500, error.description or error.name, headers=headers)
+        message = error.description or error.name
+        if error.code == 429:  # Flask-Limiter's description is the bare limit ("300 per 1 minute")
+            message = f"Too many requests (the limit is {message}); retry after Retry-After seconds."
+        return _error_page(error.code or 500, message, headers=headers)
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
@@ -135,7 +138,7 @@ def _error_page(code: int, message: str, field: str | None = None, domain_error:
         from .api.errors import api_error_status, error_response
 
         error_code = None
-        if domain_error is not None:
+        if domain_error is not None and request.path.startswith("/api/"):
             code, error_code = api_error_status(domain_error)
         return error_response(code, message, error_code, field, headers)
     return render_template("error.html", code=code, message=message), code
