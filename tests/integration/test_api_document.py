@@ -52,3 +52,22 @@ def test_reference_page_is_plain_html(client):
     for op in api.operations:
         assert f'id="op-{op.endpoint}"' in page
     assert 'id="schema-ForecastIn"' in page
+
+
+def test_readme_examples_use_documented_operations(client):
+    """The README's curl and httpx examples name operations that exist, on a question that ships."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## JSON API"):readme.index("## Question files")]
+    document = client.get("/api/v1/openapi.json").get_json()
+    patterns = [re.compile("^" + re.sub(r"\{[a-z_]+\}", "[^/]+", path) + "$") for path in document["paths"]]
+    used = re.findall(r'(?:\$API|api/v1|base_url="[^"]*/api/v1"\)\n[^\n]*?)(/[a-z0-9/_.-]*[a-z0-9/_-])', section)
+    used += re.findall(r'api\.(?:get|post)\(f?"(/[a-z0-9/_-]+)', section)
+    used = [path.rstrip("/") or "/" for path in used]  # "/questions/SLUG": the placeholder is left off
+    assert len(set(used)) >= 4
+    for path in used:
+        assert any(p.match(path) for p in patterns), path
+    slugs = set(re.findall(r"/questions/([a-z0-9-]+)/forecasts", section))
+    assert slugs and all((root / "questions" / f"{slug}.yaml").exists() for slug in slugs)
