@@ -200,3 +200,17 @@ def test_too_large_body_is_413_json(app, client, world):
                                                                      "rationale": "x" * 5000},
                            headers=bearer(world["tokens"]["alice"]))
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_window_ending_on_the_last_representable_day_is_refused_not_a_crash(client):
+    response = client.get("/api/v1/scoreboard?until=9999-12-31")
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "until"
+    assert client.get("/api/v1/scoreboard?since=0001-01-01&until=9999-12-30").status_code == 200
+    assert client.get("/scoreboard?until=9999-12-31").status_code == 400
+
+
+def test_admin_occurred_at_outside_the_calendar_is_422(client, world):
+    response = client.post("/api/v1/questions/past/resolve",
+                           json={"outcome": "yes", "occurred_at": "0001-01-01T00:00:00+05:00"},
+                           headers=bearer(world["tokens"]["root"]))
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "occurred_at"

@@ -2,7 +2,7 @@
 endpoints do and of the schemas in the OpenAPI document (see :mod:`.spec`)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -205,6 +205,17 @@ class ResolveIn(Input):
     occurred_at: datetime | None = Field(None, description="Required before the scheduled close.")
     note: str = Field("", max_length=5000)
     correction: bool = Field(False, description="Must be true to replace a standing resolution or annulment.")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Naive times are UTC; an offset that pushes the time outside the calendar is refused."""
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the range of dates") from None
 
 
 class AnnulIn(Input):
