@@ -74,6 +74,8 @@ class Settings:
     proxy_hops: int = 0
     #: How long a password-reset link works.
     reset_link_hours: int = 2
+    #: Requests per API token (or per address without one) on /api/v1.
+    api_rate_limit: str = "300 per minute"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -112,6 +114,8 @@ class Settings:
         log_level = (env.get("TRACKER_LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"TRACKER_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+        api_limit = (env.get("TRACKER_API_RATE_LIMIT") or "300 per minute").strip()
+        _check_rate_limit(api_limit)
         return cls(
             env=tracker_env,
             database_url=env.get("TRACKER_DATABASE_URL") or _default_database_url(),
@@ -130,6 +134,7 @@ class Settings:
             trusted_hosts=tuple(h.strip() for h in env.get("TRACKER_TRUSTED_HOSTS", "").split(",") if h.strip()),
             proxy_hops=proxy_hops,
             reset_link_hours=reset_hours,
+            api_rate_limit=api_limit,
         )
 
     def accepted_hosts(self) -> list[str]:
@@ -137,3 +142,13 @@ class Settings:
         (the container health check and the local server call the app by a loopback name)."""
         hosts = [urlsplit(self.base_url).hostname or "", *self.trusted_hosts, "localhost", "127.0.0.1", "::1"]
         return list(dict.fromkeys(h for h in hosts if h))
+
+
+def _check_rate_limit(text: str) -> None:
+    """Fail fast on a limit Flask-Limiter could not read (e.g. '300 per minute', '10/second')."""
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError as exc:
+        raise ConfigError(f"TRACKER_API_RATE_LIMIT {text!r} is not a rate limit such as '300 per minute'") from exc

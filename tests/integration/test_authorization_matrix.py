@@ -17,7 +17,7 @@ from tracker.models import User
 
 ROLES = ("anon", "A", "B", "admin")
 LOGIN = "login"  # a 302 to the login page
-OK, REDIR, BAD, FORBIDDEN, NOTFOUND = 200, 302, 400, 403, 404
+OK, REDIR, BAD, UNAUTHORISED, FORBIDDEN, NOTFOUND, UNSUPPORTED = 200, 302, 400, 401, 403, 404, 415
 
 
 def everyone(status):
@@ -64,6 +64,23 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("scoreboards.forecasts_csv", "GET"): everyone(OK),
     ("health.healthz", "GET"): everyone(OK),
     ("help.scoring", "GET"): everyone(OK),
+    # Personal API tokens (account page forms): an empty form is refused, a missing token is 404.
+    ("tokens.create", "POST"): members(LOGIN, BAD),
+    ("tokens.revoke", "POST"): members(LOGIN, NOTFOUND),
+    # The JSON API, here with the login cookie (tokens are tested in test_api_tokens.py).
+    ("api.openapi_json", "GET"): everyone(OK),
+    ("api.docs_page", "GET"): everyone(OK),
+    ("api.question_list", "GET"): everyone(OK),
+    ("api.question_detail", "GET"): everyone(OK),
+    ("api.forecast_create", "POST"): members(UNAUTHORISED, UNSUPPORTED),
+    ("api.my_forecasts", "GET"): members(UNAUTHORISED, OK),
+    ("api.me", "GET"): members(UNAUTHORISED, OK),
+    ("api.scoreboard_view", "GET"): everyone(OK),
+    ("api.my_scores", "GET"): members(UNAUTHORISED, OK),
+    ("api.question_resolve", "POST"): members(UNAUTHORISED, FORBIDDEN, UNSUPPORTED),
+    ("api.question_annul", "POST"): members(UNAUTHORISED, FORBIDDEN, UNSUPPORTED),
+    ("api.question_audit", "GET"): members(UNAUTHORISED, FORBIDDEN, OK),
+    ("api.resolution_queue_view", "GET"): members(UNAUTHORISED, FORBIDDEN, OK),
 }
 
 #: Query-string variants that change who may see what.
@@ -98,6 +115,8 @@ def _url(app, rule, sessions, settings, clock) -> str:
             args[name] = "tracker.css"
         elif name == "slug":
             args[name] = "closed-q" if rule.endpoint.startswith("admin.") else "open-q"
+        elif name == "token_id":
+            args[name] = 999_999
         elif name == "username":
             args[name] = "alice"
         elif name == "token":

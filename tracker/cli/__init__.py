@@ -19,6 +19,7 @@ from . import (
     scheduler_cmds,
     scores_cmds,
     serve_cmds,
+    tokens_cmds,
     users_cmds,
 )
 from .context import CliContext
@@ -45,5 +46,5 @@ def main(ctx: click.Context) -> None:
 
 
 for _module in (db_cmds, questions_cmds, users_cmds, serve_cmds, lifecycle_cmds, scheduler_cmds,
-                scores_cmds, csv_cmds, demo_cmds):
+                scores_cmds, csv_cmds, demo_cmds, tokens_cmds):
     _module.register(main)

@@ -17,6 +17,7 @@ import io
 import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -108,6 +109,17 @@ def iter_scores_csv(session: Session) -> Iterator[str]:
     """Stored per-question scores of resolved, non-annulled questions: one line per forecaster and question."""
     writer = _LineWriter()
     yield writer.line(SCORE_COLUMNS)
+    for r in score_rows(session):
+        yield writer.line([
+            neutralise(r.slug), neutralise(r.username), str(r.forecasts), format_time(r.first_forecast_at),
+            format_time(r.last_forecast_at), format_number(r.brier), format_number(r.relative_brier),
+            format_number(r.log_score), format_number(r.coverage), str(r.active_days), format_number(r.baseline),
+        ])
+
+
+def score_rows(session: Session, user: User | None = None) -> Iterator[Any]:
+    """The rows of scores.csv (of ``user`` only, when given), by question slug and forecaster, with
+    the attributes named as :data:`SCORE_COLUMNS` (``slug``, ``username`` for the first two)."""
     stmt = (
         select(Question.slug, User.username, Score.forecasts, Score.first_forecast_at, Score.last_forecast_at,
                Score.brier, Score.relative_brier, Score.log_score, Score.coverage, Score.active_days,
@@ -118,12 +130,9 @@ def iter_scores_csv(session: Session) -> Iterator[str]:
         .order_by(Question.slug, User.username)
         .execution_options(yield_per=YIELD_PER)
     )
-    for r in session.execute(stmt):
-        yield writer.line([
-            neutralise(r.slug), neutralise(r.username), str(r.forecasts), format_time(r.first_forecast_at),
-            format_time(r.last_forecast_at), format_number(r.brier), format_number(r.relative_brier),
-            format_number(r.log_score), format_number(r.coverage), str(r.active_days), format_number(r.baseline),
-        ])
+    if user is not None:
+        stmt = stmt.where(Score.user_id == user.id)
+    yield from session.execute(stmt)
 
 
 def iter_forecasts_csv(session: Session, include_open: bool = False) -> Iterator[str]:

@@ -172,3 +172,16 @@ def latest_forecasts_of(session: Session, user: User) -> list[tuple[Question, Fo
         .order_by(Forecast.created_at.desc(), Forecast.id.desc())
     ).all()
     return [(q, f, int(n)) for q, f, n in rows]
+
+
+def forecasts_of(session: Session, user: User, question: Question | None = None, offset: int = 0,
+                 limit: int | None = None) -> list[tuple[Question, Forecast]]:
+    """``user``'s forecasts (on ``question`` only, when given) with their questions, oldest first,
+    a page at a time (two queries plus option loading)."""
+    stmt = (select(Question, Forecast).join(Question, Question.id == Forecast.question_id)
+            .where(Forecast.user_id == user.id)
+            .options(selectinload(Forecast.probabilities), selectinload(Question.options))
+            .order_by(Forecast.created_at, Forecast.id))
+    if question is not None:
+        stmt = stmt.where(Forecast.question_id == question.id)
+    return [(q, f) for q, f in session.execute(stmt.offset(offset).limit(limit))]

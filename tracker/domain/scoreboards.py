@@ -52,6 +52,9 @@ class ScoreFilter:
     until: date | None = None
 
     def validate(self) -> ScoreFilter:
+        # The window's end is compared with the start of the next day, which must exist.
+        if self.until is not None and self.until >= date.max:
+            raise DomainError(f"'until' must be before {date.max.isoformat()}", field="until")
         if self.since and self.until and self.since > self.until:
             raise DomainError(f"'since' ({self.since}) is after 'until' ({self.until})")
         return self

@@ -5,10 +5,11 @@ from .prompts import Prompt
 from .questions import CLOSED_STATUSES, FINAL_STATUSES, KINDS, STATUSES, Question, QuestionOption, QuestionTag
 from .resolutions import ResolutionEvent, StatusChange
 from .scores import QuestionScore, Score
+from .tokens import ApiToken
 from .users import ROLES, User
 
 __all__ = [
     "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
-    "QuestionScore", "Score", "ROLES", "User",
+    "QuestionScore", "Score", "ROLES", "User", "ApiToken",
 ]

@@ -73,7 +73,9 @@ def _load_user(user_id: str) -> User | None:
 
 
 def init_web(app: Flask) -> None:
-    from . import admin, auth, filters, help, password_reset, questions, scoreboards
+    from . import admin, auth, filters, help, password_reset, questions, scoreboards, tokens
+    from .api import init_api
+    from .limits import init_limits
     from .security import init_security, limit_views
     from .svg import configure_matplotlib
 
@@ -82,6 +84,9 @@ def init_web(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     filters.init_app(app)
+    settings = app.extensions["tracker"].settings
+    limiter = init_limits(app, settings)
+    init_api(app, limiter, settings.api_rate_limit)
 
     @app.after_request
     def _commit(response):
@@ -107,25 +112,45 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError):
+        if _wants_json():
+            from .api.errors import error_response
+
+            return error_response(400, "A cookie-authenticated write needs a valid X-CSRFToken header; "
+                                       "scripts should use a personal API token instead.", "csrf_failed")
         return _error_page(400, "The form expired or was sent from elsewhere. Reload the page and try again.")
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        return _error_page(error.code or 500, error.description or error.name)
+        headers = dict(error.get_headers())
+        headers.pop("Content-Type", None)
+        message = error.description or error.name
+        if error.code == 429:  # Flask-Limiter's description is the bare limit ("300 per 1 minute")
+            message = f"Too many requests (the limit is {message}); retry after Retry-After seconds."
+        return _error_page(error.code or 500, message, headers=headers)
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
-        return _error_page(error.status, str(error), error.field)
+        return _error_page(error.status, str(error), error.field, domain_error=error)
 
-    for module in (auth, password_reset, questions, admin, scoreboards, help):
+    for module in (auth, password_reset, questions, admin, scoreboards, help, tokens):
         app.register_blueprint(module.bp)
-    limit_views(app, app.extensions["tracker"].settings)
+    # One limiter for the whole app: the account forms' limits (per address and per account) and
+    # the API's (per token) share its storage and its on/off switch.
+    limit_views(app, limiter)
 
 
-def _error_page(code: int, message: str, field: str | None = None):
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
-        body: dict[str, Any] = {"error": message, "status": code}
-        if field:
-            body["field"] = field
-        return body, code
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/")
+
+
+def _error_page(code: int, message: str, field: str | None = None, domain_error: DomainError | None = None,
+                headers: dict[str, Any] | None = None):
+    """The error page, or under /api (or for a JSON client) the API's JSON error body."""
+    if _wants_json():
+        from .api.errors import api_error_status, error_response
+
+        error_code = None
+        if domain_error is not None and request.path.startswith("/api/"):
+            code, error_code = api_error_status(domain_error)
+        return error_response(code, message, error_code, field, headers)
     return render_template("error.html", code=code, message=message), code

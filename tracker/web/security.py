@@ -77,23 +77,14 @@ RATE_LIMITS: dict[str, list[tuple[str, Callable[[], str] | None]]] = {
 }
 
 
-def limit_views(app: Flask, settings: Settings) -> Limiter:
-    """One Limiter per app (its storage, prefix and on/off switch are its own), applied to the
-    views of :data:`RATE_LIMITS`; call after the blueprints are registered."""
-    app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_url or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "tracker")
-    # A broken Redis must not lock every user out: fall back to counting in this process.
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
-    limiter.init_app(app)
+def limit_views(app: Flask, limiter: Limiter) -> None:
+    """Apply the limits of :data:`RATE_LIMITS` to their views with the app's limiter
+    (:func:`tracker.web.limits.init_limits`); call after the blueprints are registered."""
     for endpoint, limits in RATE_LIMITS.items():
         view: Any = app.view_functions[endpoint]
         for limit, key_func in limits:
             view = limiter.limit(limit, key_func=key_func, methods=["POST"])(view)
         app.view_functions[endpoint] = view
-    app.extensions["tracker_limiter"] = limiter
-    return limiter
 
 
 def init_security(app: Flask, settings: Settings) -> None:
@@ -127,6 +118,12 @@ def init_security(app: Flask, settings: Settings) -> None:
         seconds = max(1, math.ceil((retry_at - datetime.now(UTC)).total_seconds()))
         message = (f"Too many attempts. Try again in {_duration(seconds)}, "
                    f"after {retry_at:%H:%M:%S} UTC.")
+        if request.path.startswith("/api/"):
+            from .api.errors import error_response
+
+            limit = error.description or "the rate limit"
+            return error_response(429, f"Too many requests (the limit is {limit}). Try again in {_duration(seconds)}.",
+                                  "rate_limited", None, {"Retry-After": str(seconds)})
         response = render_template("error.html", code=429, message=message), 429, {"Retry-After": str(seconds)}
         return response
 
