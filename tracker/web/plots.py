@@ -46,10 +46,12 @@ def forecast_history_plot(
     start: datetime,
     end: datetime,
     outcome: str | None = None,
+    compact: bool = False,
 ) -> Markup | None:
     """The crowd forecast over time and the reader's own forecasts, in one plot; None if empty.
-    See :func:`forecast_history_figure` for what is drawn."""
-    drawn = forecast_history_figure(question, crowd, mine, start, end, outcome)
+    See :func:`forecast_history_figure` for what is drawn; ``compact`` is the phone-sized drawing
+    (a narrow figure whose text stays readable when scaled to a 390 px screen)."""
+    drawn = forecast_history_figure(question, crowd, mine, start, end, outcome, compact=compact)
     if drawn is None:
         return None
     return render_svg(drawn[0], "Crowd forecast and your forecasts over time")
@@ -71,6 +73,7 @@ def forecast_history_figure(
     start: datetime,
     end: datetime,
     outcome: str | None = None,
+    compact: bool = False,
 ) -> tuple[Figure, Axes] | None:
     """Binary: p(yes) of the crowd and of the reader as two step lines. Multiple choice: one crowd
     line per option, the reader's forecasts as dots in the option's colour. The time axis is zoomed
@@ -82,7 +85,10 @@ def forecast_history_figure(
     left, right = _time_window(times, start, end)
     last = max([end, *times])
     binary = question.kind == "binary"
-    fig, ax = new_figure(10.4, 3.4 if binary else 3.8)
+    if compact:
+        fig, ax = new_figure(5.0, 3.6 if binary else 4.4)
+    else:
+        fig, ax = new_figure(10.4, 3.4 if binary else 3.8)
     if binary:
         yes = question.options[0]
         if len(crowd):
@@ -112,10 +118,12 @@ def forecast_history_figure(
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.grid(axis="y", color="#e4e8ef")
     ax.set_xlim(_x([left, right]).tolist())
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=5 if compact else 8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    if binary:
+    if compact:  # below the plot, where a narrow figure has room
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), frameon=False, fontsize=8.5, ncols=2)
+    elif binary:
         ax.legend(loc="upper left", frameon=False, ncols=3)
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)

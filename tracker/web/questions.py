@@ -190,15 +190,17 @@ def detail(slug: str) -> Response | tuple[str, int]:
     if resolution is not None and resolution.occurred_at is not None:
         close = min(close, resolution.occurred_at)  # resolved early: that is when it closed
     outcome = resolution.outcome.key if resolution is not None and resolution.outcome is not None else None
-    plot = forecast_history_plot(
-        question, page.crowd, [(f.created_at, page.probabilities(f)) for f in page.mine],
-        start=question.opens_at, end=min(at, close), outcome=outcome,
+    mine = [(f.created_at, page.probabilities(f)) for f in page.mine]
+    plot, plot_compact = (
+        forecast_history_plot(question, page.crowd, mine, start=question.opens_at, end=min(at, close),
+                              outcome=outcome, compact=compact)
+        for compact in (False, True)
     )
     settings = state().settings
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
         can_forecast=page.can_forecast, form=form, values=form_state.values, errors=form_state.errors,
-        mine=page.mine, crowd_now=page.crowd_now, plot=plot, everyone=page.everyone, resolution=page.resolution,
+        mine=page.mine, crowd_now=page.crowd_now, plot=plot, plot_compact=plot_compact, everyone=page.everyone, resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
         probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
         field_name=percent_field_name,

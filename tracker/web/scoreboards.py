@@ -16,7 +16,7 @@ from ..domain.profiles import forecaster_profile
 from ..domain.questions import tag_names
 from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, check_question, crowd_score, scoreboard
 from ..models import Question
-from . import db
+from . import db, now
 from .plots import calibration_plot, history_plot
 
 bp = Blueprint("scoreboards", __name__)
@@ -106,7 +106,7 @@ def profile(username: str):
     return render_template(
         "scoreboards/profile.html", profile=data, bins=data.bins,
         calibration_svg=calibration_plot(data) if data.questions else None,
-        history_svg=history_plot(data) if data.questions else None,
+        history_svg=history_plot(data) if data.questions else None, at=now(),
     )
 
 
