@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+
+from tests.factories import make_question
+from tracker.db import make_engine, make_session_factory, transaction
 
 pytestmark = pytest.mark.browser
 
@@ -144,16 +148,44 @@ def test_fast_entry_without_javascript(live_server, browser):
         page.context.close()
 
 
-def test_multiple_choice_percent_sign_and_stale_error(live_server, page: Page):
-    """Item 6: the % sign stays beside its box at desktop width; after a refused total,
-    "Normalise to 100%" clears the red error."""
+@pytest.fixture(scope="module")
+def long_labels(live_server) -> str:
+    """A multiple-choice question whose option labels are long, as the essay's questions are."""
+    engine = make_engine(live_server.database_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with transaction(make_session_factory(engine)) as session:
+        q = make_question(session, "browser-mc-long", now - timedelta(days=3), now + timedelta(days=30),
+                          kind="multiple_choice", options=["a", "b", "c"], title="Which long-named outcome?")
+        labels = ("Marine Le Pen's Rassemblement National wins outright in the first round",
+                  "A candidate of the present majority or its successor coalition wins",
+                  "Another candidate, including any candidate of the left or of the right")
+        for option, label in zip(q.options, labels, strict=True):
+            option.label = label
+    engine.dispose()
+    return "/q/browser-mc-long"
+
+
+@pytest.mark.parametrize("width", [390, 900, 1024, 1280, 1600])
+@pytest.mark.parametrize("path", ["/q/browser-mc", "long"])
+def test_multiple_choice_percent_sign_stays_beside_its_box(live_server, browser, long_labels, width, path):
+    """Item 6: the % sign stays on the line of its box at every width, long labels included."""
+    page = new_page(browser, {"width": width, "height": 900})
+    try:
+        register(page, live_server.url)
+        page.goto(live_server.url + (long_labels if path == "long" else path))
+        for i in range(3):
+            box = page.locator(f"#p{i}").bounding_box()
+            sign = page.locator(f"#p{i} + .pct-sign").bounding_box()
+            assert box and sign and abs(sign["y"] - box["y"]) < box["height"] and sign["x"] > box["x"]
+    finally:
+        page.context.close()
+
+
+def test_multiple_choice_stale_error_is_cleared(live_server, page: Page):
+    """Item 6: after a refused total, "Normalise to 100%" clears the red error."""
     base = live_server.url
     register(page, base)
     page.goto(base + "/q/browser-mc")
-    for i in range(3):
-        box = page.locator(f"#p{i}").bounding_box()
-        sign = page.locator(f"#p{i} + .pct-sign").bounding_box()
-        assert box and sign and abs(sign["y"] - box["y"]) < box["height"] and sign["x"] > box["x"]
     page.fill("#p0", "50")
     page.fill("#p1", "30")
     page.fill("#p2", "10")
