@@ -182,7 +182,7 @@ def test_calibration_counts_do_not_overlap(db_session):
     bins = [CalibrationBin(centre=k / 10, n=12.5, f=min(1.0, max(0.0, k / 10 + (0.045 if k % 2 == 0 else -0.045))),
                            o=0.01 * k, low=0, high=1) for k in range(11)]
     fig = calibration_figure(SimpleNamespace(bins=bins, user=SimpleNamespace(username="x")))
-    labels = [t for t in fig.axes[0].texts]
+    labels = list(fig.axes[0].texts)
     assert len(labels) == 11
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

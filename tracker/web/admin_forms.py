@@ -20,7 +20,9 @@ def parse_form_time(text: str) -> datetime:
 def form_time(value: datetime) -> str:
     """``value`` as a datetime-local box shows it (UTC; seconds only when there are some)."""
     value = ensure_utc(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f" if value.microsecond else "%Y-%m-%dT%H:%M:%S" if value.second else "%Y-%m-%dT%H:%M")
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return value.strftime("%Y-%m-%dT%H:%M:%S" if value.second else "%Y-%m-%dT%H:%M")
 
 
 def option_choice_label(label: str, key: str) -> str:

@@ -21,6 +21,7 @@ from ..domain.forecasts import (
     probabilities_by_key,
     submit_forecast,
 )
+from ..domain.my_forecasts import MINE_FILTERS, filter_by_mine, my_latest_forecasts, standing_outcomes
 from ..domain.questions import (
     STATUS_FILTERS,
     STATUS_LABELS,
@@ -29,7 +30,6 @@ from ..domain.questions import (
     list_questions,
     question_page,
 )
-from ..domain.my_forecasts import MINE_FILTERS, filter_by_mine, my_latest_forecasts, standing_outcomes
 from ..models import Forecast, Question
 from . import db, login_manager, now, viewer
 from .forms import ForecastForm, parse_percent, percent_field_name
@@ -200,7 +200,8 @@ def detail(slug: str) -> Response | tuple[str, int]:
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
         can_forecast=page.can_forecast, form=form, values=form_state.values, errors=form_state.errors,
-        mine=page.mine, crowd_now=page.crowd_now, plot=plot, plot_compact=plot_compact, everyone=page.everyone, resolution=page.resolution,
+        mine=page.mine, crowd_now=page.crowd_now, plot=plot, plot_compact=plot_compact, everyone=page.everyone,
+        resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
         probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
         field_name=percent_field_name,
@@ -208,16 +209,22 @@ def detail(slug: str) -> Response | tuple[str, int]:
 
 
 # Addresses people type or guess: send them to the real pages instead of a 404.
+def _with_query(path: str) -> str:
+    """``path`` with this request's query string (``?next=...`` survives the redirect)."""
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
 @bp.route("/login")
 def login_alias() -> Response:
     """``/login`` is the login page's usual address elsewhere."""
-    return redirect(url_for("auth.login", **request.args), code=301)
+    return redirect(_with_query(url_for("auth.login")), code=301)
 
 
 @bp.route("/register")
 def register_alias() -> Response:
     """``/register`` is the registration page's usual address elsewhere."""
-    return redirect(url_for("auth.register", **request.args), code=301)
+    return redirect(_with_query(url_for("auth.register")), code=301)
 
 
 @bp.route("/favicon.ico")
