@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain.profiles import forecaster_profile
 from tracker.domain.resolution import annul, resolve
-from tracker.models import Forecast, ResolutionEvent
+from tracker.models import Forecast, ResolutionEvent, User
 
 DAY = timedelta(days=1)
 
@@ -220,3 +220,43 @@ def test_history_plot_zooms_to_the_forecasts_and_marks_the_close(db_session):
     assert "Close" in labels and "Outcome: Yes" in labels
     star = next(line for line in ax.get_lines() if line.get_label() == "Outcome: Yes")
     assert np.allclose(star.get_ydata(), [1.0])
+
+
+def test_list_for_a_reader_uses_a_fixed_number_of_queries(app, client, sessions, clock, auth):
+    """Item 11: the reader's own forecasts and the outcomes cost a fixed number of queries,
+    whatever the number of listed questions."""
+    from sqlalchemy import event
+
+    with sessions.begin() as s:
+        make_user(s, "root", role="admin")
+        make_user(s, "reader")
+
+    def add(start: int, n: int) -> None:
+        with sessions.begin() as s:
+            reader = s.scalar(select(User).where(User.username == "reader"))
+            for i in range(start, start + n):
+                q = make_question(s, f"q{i}", NOW - 5 * DAY, NOW + 20 * DAY if i % 3 else NOW - DAY,
+                                  status="open" if i % 3 else "closed")
+                add_forecast(s, q, reader, 0.3, NOW - 4 * DAY)
+                if not i % 3:
+                    resolve(s, clock, q, "yes", None, "root")
+
+    statements: list[str] = []
+    engine = app.extensions["tracker"].engine
+    add(0, 3)
+    auth.login("reader")
+
+    def count(*_args) -> None:
+        statements.append("q")
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        client.get("/?status=all")
+        few = len(statements)
+        add(3, 12)
+        statements.clear()
+        page = client.get("/?status=all").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert page.count('class="quick-forecast"') == 10 and page.count("resolved <time") == 5
+    assert len(statements) == few

@@ -79,3 +79,24 @@ def standing_outcomes(session: Session, questions: Sequence[Question]) -> dict[i
         select(ResolutionEvent).where(ResolutionEvent.id.in_(latest)).options(selectinload(ResolutionEvent.outcome))
     )
     return {e.question_id: e for e in events}
+
+
+@dataclass
+class ReaderList:
+    """The listed questions as one reader sees them: kept by the "my forecasts" filter, with the
+    reader's latest forecasts and the decided questions' outcomes."""
+
+    questions: list[Question]
+    mine: dict[int, MyForecast]
+    outcomes: dict[int, ResolutionEvent]
+    which: str
+
+
+def for_reader(session: Session, questions: Sequence[Question], reader: User | None, which: str,
+               at: datetime) -> ReaderList:
+    """``questions`` (already filtered by status, tag and text) for ``reader``: their filter
+    ``which`` applied (ignored for anonymous readers and unknown keys), in two bounded queries."""
+    which = which if reader is not None and which in MINE_FILTERS else ""
+    mine = my_latest_forecasts(session, reader, questions)
+    kept = filter_by_mine(questions, mine, which, at)
+    return ReaderList(questions=kept, mine=mine, outcomes=standing_outcomes(session, kept), which=which)

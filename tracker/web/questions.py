@@ -21,7 +21,7 @@ from ..domain.forecasts import (
     probabilities_by_key,
     submit_forecast,
 )
-from ..domain.my_forecasts import MINE_FILTERS, filter_by_mine, my_latest_forecasts, standing_outcomes
+from ..domain.my_forecasts import MINE_FILTERS, for_reader
 from ..domain.questions import (
     STATUS_FILTERS,
     STATUS_LABELS,
@@ -44,16 +44,12 @@ def index() -> str:
     at = now()
     listing = list_questions(db(), at, status=request.args.get("status", ""), tag=request.args.get("tag", ""),
                              text=request.args.get("q", ""))
-    mine = my_latest_forecasts(db(), viewer(), listing.questions)
-    which = request.args.get("mine", "") if viewer() is not None else ""
-    which = which if which in MINE_FILTERS else ""
-    questions = filter_by_mine(listing.questions, mine, which, at)
+    reader = for_reader(db(), listing.questions, viewer(), request.args.get("mine", ""), at)
     return render_template(
-        "questions/index.html", questions=questions, crowds=listing.crowds, tags=listing.tags,
+        "questions/index.html", questions=reader.questions, crowds=listing.crowds, tags=listing.tags,
         status=listing.status, tag=listing.tag, text=listing.text, filters=STATUS_FILTERS, labels=STATUS_LABELS,
-        display_status=display_status, at=at, mine=mine, which=which, mine_filters=MINE_FILTERS,
-        outcomes=standing_outcomes(db(), questions), can_forecast=lambda q: is_open_for_forecasts(q, at),
-        form=ForecastForm(),
+        display_status=display_status, at=at, mine=reader.mine, which=reader.which, mine_filters=MINE_FILTERS,
+        outcomes=reader.outcomes, can_forecast=lambda q: is_open_for_forecasts(q, at),
     )
 
 
