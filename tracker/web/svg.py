@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 
 FONT_SIZE = 10
 _XML_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
 
 
 def configure_matplotlib() -> None:
@@ -46,5 +48,21 @@ def render_svg(fig: Figure, title: str) -> Markup:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     svg = _XML_PROLOGUE.sub("", buffer.getvalue(), count=1)  # the prologue is invalid inside HTML
+    svg = without_inline_css(svg)
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(title)}" ', 1)
     return Markup(svg)
+
+
+def without_inline_css(svg: str) -> str:
+    """matplotlib's SVG styled with presentation attributes instead of inline CSS, so it draws the
+    same under a Content-Security-Policy that forbids inline styles: each ``style="k: v; ..."``
+    becomes ``k="v" ...``, and the one ``<style>`` rule (round joins, butt caps for everything)
+    becomes inherited attributes on the root element."""
+    svg = _STYLE_ELEMENT.sub("", svg)
+    svg = svg.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
+
+    def attributes(match: re.Match[str]) -> str:
+        pairs = (part.split(":", 1) for part in match.group(1).split(";") if ":" in part)
+        return "".join(f' {name.strip()}="{value.strip()}"' for name, value in pairs)
+
+    return _STYLE_ATTRIBUTE.sub(attributes, svg)
