@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain.profiles import forecaster_profile
 from tracker.domain.resolution import annul, resolve
-from tracker.models import Forecast, ResolutionEvent, User
+from tracker.models import Forecast, Question, ResolutionEvent, User
 
 DAY = timedelta(days=1)
 
@@ -260,3 +260,18 @@ def test_list_for_a_reader_uses_a_fixed_number_of_queries(app, client, sessions,
         event.remove(engine, "before_cursor_execute", count)
     assert page.count('class="quick-forecast"') == 10 and page.count("resolved <time") == 5
     assert len(statements) == few
+
+
+def test_pages_carry_no_inline_css(client, decided, sessions):
+    """The question page (with its plots) and the profile hold no inline style, so a strict
+    Content-Security-Policy leaves them intact; each plot is still well-formed XML."""
+    from xml.dom.minidom import parseString
+
+    with sessions.begin() as s:
+        q = s.scalar(select(Question).where(Question.slug == "open-q"))
+        add_forecast(s, q, make_user(s, "zoe"), 0.4, NOW - 2 * DAY)
+    for path in ("/q/open-q", "/q/early-q", "/forecasters/ana", "/?status=all", "/scoreboard"):
+        page = client.get(path).get_data(as_text=True)
+        assert " style=" not in page and "<style" not in page, path
+        for svg in re.findall(r"<svg .*?</svg>", page, re.S):
+            parseString(svg)
