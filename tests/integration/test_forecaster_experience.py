@@ -275,3 +275,17 @@ def test_pages_carry_no_inline_css(client, decided, sessions):
         assert " style=" not in page and "<style" not in page, path
         for svg in re.findall(r"<svg .*?</svg>", page, re.S):
             parseString(svg)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["wide", "compact"])
+@pytest.mark.parametrize("hours", [0.5, 5, 50, 24 * 40, 24 * 700])
+def test_history_plot_draws_any_span(db_session, compact, hours):
+    """The time axis finds its ticks for any span of forecasts, in both drawings (a warning is an
+    error in this suite: a 2-day span once made the compact drawing warn)."""
+    from tracker.domain.crowd import crowd_history
+    from tracker.web.plots import forecast_history_plot
+
+    q = make_question(db_session, "span-q", NOW - 800 * DAY, NOW + DAY)
+    add_forecast(db_session, q, make_user(db_session, "sam"), 0.6, NOW - timedelta(hours=hours))
+    db_session.flush()
+    assert forecast_history_plot(q, crowd_history(db_session, q), [], q.opens_at, NOW, compact=compact)

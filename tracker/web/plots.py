@@ -118,7 +118,8 @@ def forecast_history_figure(
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.grid(axis="y", color="#e4e8ef")
     ax.set_xlim(_x([left, right]).tolist())
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=5 if compact else 8)
+    # (2, 5) and (3, 8) find an interval for every span from minutes to years; (3, 5) does not.
+    locator = mdates.AutoDateLocator(minticks=2 if compact else 3, maxticks=5 if compact else 8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if compact:  # below the plot, where a narrow figure has room
