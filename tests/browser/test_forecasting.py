@@ -51,7 +51,7 @@ def test_binary_forecast_and_update(live_server, page: Page, artifacts_dir):
     expect(rows.nth(0)).to_contain_text("55.0%")  # newest first
     expect(rows.nth(1)).to_contain_text("70.0%")
     expect(rows.nth(1)).to_contain_text("Both sides have signalled interest.")
-    plot = page.locator("#history figure.plot svg")
+    plot = page.locator("#history figure.plot .plot-wide svg")
     expect(plot).to_have_count(1)
     expect(plot).to_have_attribute("aria-label", re.compile("Crowd forecast"))
     expect(page.locator("#history figcaption")).to_contain_text("Your 2 forecasts")
@@ -91,7 +91,7 @@ def test_multiple_choice_total_must_be_100(live_server, page: Page, artifacts_di
     page.click("#forecast-form button[type=submit]")
     expect(page.locator(".flash-success")).to_contain_text("Forecast saved")
     expect(page.locator("#my-forecasts tbody tr")).to_have_count(1)
-    expect(page.locator("#history figure.plot svg")).to_have_count(1)
+    expect(page.locator("#history figure.plot .plot-wide svg")).to_have_count(1)
     page.screenshot(path=str(artifacts_dir / "web-mc-question.png"), full_page=True)
 
 

@@ -75,7 +75,7 @@ def test_queue_lists_unresolved_closed_questions_oldest_first(client, ids, auth)
 def test_resolving_from_the_form(client, sessions, ids, auth):
     auth.login("root")
     form = text_of(client.get("/admin/questions/recent-q/resolve"))
-    assert '<option value="yes">Yes (yes)</option>' in form and "correcting" not in form
+    assert '<option value="yes">Yes</option>' in form and "correcting" not in form
     response = client.post("/admin/questions/recent-q/resolve", data={"outcome": "yes", "note": "BBC, 24 Nov"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/questions/recent-q/audit")
     with sessions() as s:
@@ -93,7 +93,7 @@ def test_a_correction_needs_the_confirmation_and_says_what_stands(client, sessio
         resolve(s, clock, s.get(Question, ids["recent"]), "yes", None, "earlier-admin", note="first call")
     auth.login("root")
     form = plain(client.get("/admin/questions/recent-q/resolve"))
-    assert "Current resolution: resolved as Yes (yes), recorded by earlier-admin" in form
+    assert "Current resolution: resolved as Yes, recorded by earlier-admin" in form
     assert "I am correcting an existing resolution" in form
 
     refused = client.post("/admin/questions/recent-q/resolve", data={"outcome": "no"})
@@ -115,9 +115,12 @@ def test_domain_refusals_are_shown_on_the_form_and_store_nothing(client, session
     auth.login("root")
     response = client.post("/admin/questions/open-q/resolve", data={"outcome": "yes"})
     assert response.status_code == 409
-    assert "a resolution needs occurred_at" in text_of(response)
+    assert "give the moment the outcome became certain" in text_of(response)
     future = client.post("/admin/questions/open-q/resolve", data={"outcome": "yes", "occurred_at": "2026-12-01T10:00"})
-    assert future.status_code == 400 and "is in the future" in text_of(future)
+    assert future.status_code == 400 and "cannot be in the future" in text_of(future)
+    # Written for people (issue 13 item 4): no field names, no machine timestamps.
+    assert "2026-12-01 10:00 UTC is later than now" in text_of(future)
+    assert "needs occurred_at" not in text_of(response) and "Z)" not in text_of(future)
     bad = client.post("/admin/questions/open-q/resolve", data={"outcome": "yes", "occurred_at": "soon"})
     assert bad.status_code == 400 and "such as 2026-11-20T14:00" in text_of(bad)
     unknown = client.post("/admin/questions/open-q/resolve", data={"outcome": "perhaps"})
@@ -139,15 +142,16 @@ def test_annul_needs_a_reason_and_a_confirmation_on_a_resolved_question(client, 
     auth.login("root")
     missing = client.post("/admin/questions/old-q/annul", data={"reason": ""})
     assert missing.status_code == 400 and "An annulment needs a reason." in text_of(missing)
-    ok = client.post("/admin/questions/old-q/annul", data={"reason": "The agency stopped publishing."})
+    ok = client.post("/admin/questions/old-q/annul", data={"reason": "The agency stopped publishing.",
+                                                                "confirm_annul": "y"})
     assert ok.status_code == 302
     with sessions.begin() as s:
         assert s.get(Question, ids["old"]).status == "annulled"
         resolve(s, clock, s.get(Question, ids["recent"]), "yes", None, "x")
-    unconfirmed = client.post("/admin/questions/recent-q/annul", data={"reason": "oops"})
+    unconfirmed = client.post("/admin/questions/recent-q/annul", data={"reason": "oops", "confirm_annul": "y"})
     assert unconfirmed.status_code == 400
     assert client.post("/admin/questions/recent-q/annul",
-                       data={"reason": "oops", "confirm_correction": "y"}).status_code == 302
+                       data={"reason": "oops", "confirm_correction": "y", "confirm_annul": "y"}).status_code == 302
     assert count(sessions, Score) == 0
     audit = text_of(client.get("/admin/questions/recent-q/audit"))
     assert "Correction: annulled" in audit and "oops" in audit
@@ -200,7 +204,7 @@ def test_a_resolution_made_meanwhile_by_someone_else_is_not_silently_corrected(c
         resolve(s, clock, s.get(Question, ids["recent"]), "yes", None, "bea")
     response = client.post("/admin/questions/recent-q/resolve", data={"outcome": "no"})
     assert response.status_code in (400, 409)
-    assert "resolved as Yes (yes)" in plain(response) and "bea" in plain(response)
-    annul = client.post("/admin/questions/recent-q/annul", data={"reason": "dup"})
+    assert "resolved as Yes" in plain(response) and "bea" in plain(response)
+    annul = client.post("/admin/questions/recent-q/annul", data={"reason": "dup", "confirm_annul": "y"})
     assert annul.status_code in (400, 409)
     assert count(sessions, ResolutionEvent) == 1

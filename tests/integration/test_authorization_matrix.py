@@ -17,7 +17,7 @@ from tracker.models import User
 
 ROLES = ("anon", "A", "B", "admin")
 LOGIN = "login"  # a 302 to the login page
-OK, REDIR, BAD, UNAUTHORISED, FORBIDDEN, NOTFOUND, UNSUPPORTED = 200, 302, 400, 401, 403, 404, 415
+OK, MOVED, REDIR, BAD, UNAUTHORISED, FORBIDDEN, NOTFOUND, UNSUPPORTED = 200, 301, 302, 400, 401, 403, 404, 415
 
 
 def everyone(status):
@@ -50,6 +50,10 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("questions.index", "GET"): everyone(OK),
     ("questions.detail", "GET"): everyone(OK),
     ("questions.detail", "POST"): members(LOGIN, BAD),
+    ("questions.quick_forecast", "POST"): members(LOGIN, REDIR),  # no-JS form: back to the list with the error
+    ("questions.login_alias", "GET"): everyone(MOVED),
+    ("questions.register_alias", "GET"): everyone(MOVED),
+    ("questions.favicon", "GET"): everyone(MOVED),
     ("admin.queue", "GET"): ADMIN_ONLY,
     ("admin.resolve_question", "GET"): ADMIN_ONLY,
     ("admin.resolve_question", "POST"): members(LOGIN, FORBIDDEN, BAD),

@@ -141,6 +141,10 @@ def test_bad_filters_are_refused_with_a_message(client, history):
     assert client.get("/scoreboard?sort=password").status_code == 400
     response = client.get("/scoreboard?question=no-such-question")
     assert response.status_code == 404 and b"no-such-question" in response.data
+    # Issue 13 item 9: a mistyped slug shows the whole board with a message, not a bare 404 page.
+    page = response.get_data(as_text=True)
+    assert 'id="unknown-question"' in page and "showing the whole board instead" in page
+    assert '<form class="filters scoreboard-filters"' in page and "What the columns mean" in page
     assert client.get("/scoreboard.csv?question=no-such-question").status_code == 404
 
 
@@ -234,7 +238,7 @@ def test_question_board_shows_the_crowd_score(client, history):
     assert "Question q2-two-days?" in page
     # The crowd's daily median forecast is 0.2 yes (median of 0.3 and 0.1): 2 * 0.04 = 0.08 a day.
     assert "Brier of\n    <strong>0.080</strong>" in page
-    assert "2 forecaster(s)" in page
+    assert "2 forecasters." in page
 
 
 def test_a_lone_forecaster_shows_a_plain_zero_relative_brier(client, sessions, clock):

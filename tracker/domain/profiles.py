@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import scoring
-from ..models import Forecast, Question, QuestionOption, ResolutionEvent, Score, User
+from ..models import FINAL_STATUSES, Forecast, Question, QuestionOption, ResolutionEvent, Score, User
 from . import NotFound
 from .scoreboards import EFFECTIVE_CLOSE, ScoreboardRow, _nan, calibration_bins, scoreboard
 from .users import find_user
@@ -41,6 +41,7 @@ class ProfileQuestion:
     relative_brier: float
     log_score: float
     coverage: float
+    scheduled_close: datetime | None = None  # calibration samples count only once this has passed
 
 
 @dataclass
@@ -56,6 +57,13 @@ class Profile:
     open_forecasts: int = 0
     bins: list[CalibrationBin] = field(default_factory=list)
 
+    @property
+    def next_calibration_close(self) -> datetime | None:
+        """The earliest scheduled close among the scored questions: before it passes, an
+        early-resolved question adds no calibration samples."""
+        closes = [q.scheduled_close for q in self.questions if q.scheduled_close is not None]
+        return min(closes) if closes else None
+
 
 def forecaster_profile(session: Session, username: str) -> Profile:
     """A forecaster's stored scores: per-question rows by close date, means and pooled calibration."""
@@ -65,7 +73,7 @@ def forecaster_profile(session: Session, username: str) -> Profile:
     rows = session.execute(
         select(Question.slug, Question.title, EFFECTIVE_CLOSE.label("close"), QuestionOption.label.label("outcome"),
                Score.forecasts, Score.active_days, Score.brier, Score.relative_brier, Score.log_score,
-               Score.coverage, Score.calibration)
+               Score.coverage, Score.calibration, Question.closes_at.label("scheduled_close"))
         .join(Question, Question.id == Score.question_id)
         .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
         .join(QuestionOption, QuestionOption.id == ResolutionEvent.outcome_option_id)
@@ -74,7 +82,7 @@ def forecaster_profile(session: Session, username: str) -> Profile:
     ).all()
     questions = [
         ProfileQuestion(r.slug, r.title, r.close, r.outcome, r.forecasts, r.active_days, _nan(r.brier),
-                        _nan(r.relative_brier), _nan(r.log_score), _nan(r.coverage))
+                        _nan(r.relative_brier), _nan(r.log_score), _nan(r.coverage), r.scheduled_close)
         for r in rows
     ]
     bins = np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS)
@@ -98,7 +106,8 @@ def forecaster_profile(session: Session, username: str) -> Profile:
     ]
     profile.open_forecasts = session.scalar(
         select(func.count()).select_from(Forecast).join(Question, Question.id == Forecast.question_id)
-        .where(Forecast.user_id == user.id, Question.status != "resolved")
+        # Annulled questions will never be scored: they are not "not yet resolved".
+        .where(Forecast.user_id == user.id, Question.status.not_in(FINAL_STATUSES))
     ) or 0
     return profile
 

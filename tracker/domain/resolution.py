@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import Clock, ensure_utc, iso
+from ..clock import Clock, ensure_utc
 from ..models import FINAL_STATUSES, Question, ResolutionEvent, StatusChange, User
 from . import Conflict, DomainError
 from .lifecycle import set_status, sync_time_status
@@ -52,10 +52,18 @@ def describe_event(event: ResolutionEvent | None) -> str:
         return "annulled"
     label = event.outcome.label if event.outcome is not None else "?"
     key = event.outcome.key if event.outcome is not None else "?"
-    text = f"resolved as {label} ({key})"
+    # The key only adds something when it differs from the label ("Yes (yes)" says it twice).
+    text = f"resolved as {label}" if key.lower() == label.lower() else f"resolved as {label} ({key})"
     if event.occurred_at is not None:
-        text += f", occurred {iso(event.occurred_at)}"
+        text += f", occurred {when(event.occurred_at)}"
     return text
+
+
+def when(value: datetime) -> str:
+    """A moment as people read it on every page and message: '2026-11-29 13:56 UTC' (seconds only
+    when there are some; never microseconds)."""
+    value = ensure_utc(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if value.second else "%Y-%m-%d %H:%M UTC")
 
 
 def _lock_question(session: Session, question: Question) -> None:
@@ -102,7 +110,8 @@ def resolve(
     # The stored status may lag the clock when the scheduler has not run yet.
     sync_time_status(session, question, now)
     if question.status == "draft":
-        raise Conflict(f"{question.slug} is a draft (it opens {iso(question.opens_at)}); a draft cannot be resolved")
+        raise Conflict(f"“{question.title}” has not opened yet (it opens {when(question.opens_at)}); "
+                       "a question that has not opened cannot be resolved")
     option = question.option_by_key(outcome_key)
     if option is None:
         valid = ", ".join(o.key for o in question.options)
@@ -115,8 +124,9 @@ def resolve(
         # Without occurred_at the question would be scored as if it closed in the future.
         state = "was resolved early" if question.status in FINAL_STATUSES else "is open"
         raise Conflict(
-            f"{question.slug} {state} and its scheduled close is {iso(question.closes_at)}; before "
-            "then a resolution needs occurred_at, the moment the outcome became certain",
+            f"“{question.title}” {state} until its scheduled close, {when(question.closes_at)}. To resolve "
+            "it before then, give the moment the outcome became certain (occurred at); it is then "
+            "scored as if it closed at that moment",
             field="occurred_at",
         )
 
@@ -143,7 +153,7 @@ def resolve(
     if correction:
         reason = f"correction: {reason} (was {describe_event(previous)})"
     if occurred_at is not None and occurred_at < question.closes_at:
-        reason += f"; resolved early, occurred {iso(occurred_at)}"
+        reason += f"; resolved early, occurred {when(occurred_at)}"
     if not set_status(session, question, "resolved", now, actor_name, event.actor_id, reason):
         question.updated_at = now
     _rescore(session, clock, question.id)
@@ -153,24 +163,26 @@ def resolve(
 def _already_decided(question: Question, previous: ResolutionEvent) -> Conflict:
     return Conflict(
         f"{question.slug} is already {describe_event(previous)} (by {previous.actor_name}, "
-        f"{iso(previous.created_at)}); review it and confirm that you are correcting it",
+        f"{when(previous.created_at)}); review it and confirm that you are correcting it",
         field="confirm_correction",
     )
 
 
 def _check_occurred_at(question: Question, occurred_at: datetime, now: datetime) -> None:
+    # Written for people: the moment is named by what it means, times as every page shows them.
     if occurred_at > now:
-        raise DomainError(f"occurred_at {iso(occurred_at)} is in the future (now is {iso(now)})",
-                          field="occurred_at")
+        raise DomainError(f"The moment the outcome became certain cannot be in the future: "
+                          f"{when(occurred_at)} is later than now ({when(now)}).", field="occurred_at")
     if occurred_at < question.opens_at:
         raise DomainError(
-            f"occurred_at {iso(occurred_at)} is before the question opened ({iso(question.opens_at)})",
+            f"The moment the outcome became certain ({when(occurred_at)}) is before the question opened "
+            f"({when(question.opens_at)}).",
             field="occurred_at",
         )
     if occurred_at > question.closes_at:
         raise DomainError(
-            f"occurred_at {iso(occurred_at)} is after the scheduled close ({iso(question.closes_at)}); "
-            "leave it empty for a resolution at the close",
+            f"The moment the outcome became certain ({when(occurred_at)}) is after the scheduled close "
+            f"({when(question.closes_at)}); leave it empty to resolve the question at its close.",
             field="occurred_at",
         )
 

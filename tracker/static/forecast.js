@@ -31,11 +31,15 @@
   total.hidden = false;
   normalise.hidden = false;
 
+  // The server's refusal of the total ("add up to 90%") is stale once the total is right again.
+  var serverError = document.getElementById("total-error");
+
   function update() {
     var sum = inputs.reduce(function (s, i) { return s + num(i); }, 0);
     var off = Math.round((sum - 100) * 100) / 100;
     total.classList.toggle("ok", off === 0);
     total.classList.toggle("bad", off !== 0);
+    if (serverError) serverError.hidden = off === 0;
     if (off === 0) {
       total.textContent = "Total: 100% ✓";
     } else if (off < 0) {

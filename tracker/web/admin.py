@@ -17,7 +17,7 @@ from ..domain.resolution import audit_log, decide, describe_event, standing_even
 from ..domain.resolution_queue import INBOX_LIMIT, prompt_inbox, question_prompts, resolution_queue
 from ..models import Question
 from . import db, form_error, login_manager, now
-from .admin_forms import CORRECTION_LABEL, AnnulForm, ResolveForm
+from .admin_forms import CORRECTION_LABEL, AnnulForm, ResolveForm, form_time, option_choice_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -79,7 +79,11 @@ def resolve_question(slug: str) -> Response | tuple[str, int]:
     question = get_question(db(), slug)
     standing = standing_event(db(), question)
     form = ResolveForm()
-    form.outcome.choices = [("", "— choose —")] + [(o.key, f"{o.label} ({o.key})") for o in question.options]
+    form.outcome.choices = [("", "— choose —")] + [(o.key, option_choice_label(o.label, o.key))
+                                                     for o in question.options]
+    if not form.is_submitted() and standing is not None and standing.occurred_at is not None:
+        # A correction keeps the standing early-resolution moment unless the admin changes it.
+        form.occurred_at.data = form_time(standing.occurred_at)
     status = 200
     if form.validate_on_submit():
         response, status = _decide_from_form(question, form, outcome=form.outcome.data, note=form.note.data or "",

@@ -8,6 +8,8 @@ from typing import Any
 
 import matplotlib.dates as mdates
 from markupsafe import Markup
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from ..domain.crowd import CrowdHistory
@@ -43,18 +45,50 @@ def forecast_history_plot(
     mine: Sequence[tuple[datetime, dict[str, float]]],
     start: datetime,
     end: datetime,
+    outcome: str | None = None,
+    compact: bool = False,
 ) -> Markup | None:
     """The crowd forecast over time and the reader's own forecasts, in one plot; None if empty.
+    See :func:`forecast_history_figure` for what is drawn; ``compact`` is the phone-sized drawing
+    (a narrow figure whose text stays readable when scaled to a 390 px screen)."""
+    drawn = forecast_history_figure(question, crowd, mine, start, end, outcome, compact=compact)
+    if drawn is None:
+        return None
+    return render_svg(drawn[0], "Crowd forecast and your forecasts over time")
 
-    Binary: p(yes) of the crowd and of the reader as two step lines. Multiple choice: one crowd
-    line per option, the reader's forecasts as dots in the option's colour.
-    """
+
+def _time_window(times: Sequence[datetime], start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The time axis: from a little before the first forecast (not the question's opening, which
+    would squeeze a new forecast into a sliver at the right) to ``end``, with a margin each side."""
+    first = max(start, min(times)) if times else start
+    last = max([end, *times])
+    span = max(last - first, timedelta(hours=1))
+    return first - span * 0.04, last + span * 0.03
+
+
+def forecast_history_figure(
+    question: Question,
+    crowd: CrowdHistory,
+    mine: Sequence[tuple[datetime, dict[str, float]]],
+    start: datetime,
+    end: datetime,
+    outcome: str | None = None,
+    compact: bool = False,
+) -> tuple[Figure, Axes] | None:
+    """Binary: p(yes) of the crowd and of the reader as two step lines. Multiple choice: one crowd
+    line per option, the reader's forecasts as dots in the option's colour. The time axis is zoomed
+    to the forecasts; ``end`` (the close, once passed) is marked, and ``outcome`` (an option key)
+    with it once the question is resolved."""
     if len(crowd) == 0 and not mine:
         return None
-    first = min([start, *crowd.at, *(t for t, _ in mine)])
-    last = max([end, *crowd.at, *(t for t, _ in mine)])
+    times = [*crowd.at, *(t for t, _ in mine)]
+    left, right = _time_window(times, start, end)
+    last = max([end, *times])
     binary = question.kind == "binary"
-    fig, ax = new_figure(10.4, 3.4 if binary else 3.8)
+    if compact:
+        fig, ax = new_figure(5.0, 3.6 if binary else 4.4)
+    else:
+        fig, ax = new_figure(10.4, 3.4 if binary else 3.8)
     if binary:
         yes = question.options[0]
         if len(crowd):
@@ -79,26 +113,54 @@ def forecast_history_plot(
         if mine:
             ax.plot([], [], "o", color="white", markeredgecolor="black", label="Your forecasts")
         ax.set_ylabel("Probability")
+    _mark_close(question, ax, end, outcome, closed=end >= question.closes_at or outcome is not None)
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.grid(axis="y", color="#e4e8ef")
-    if last <= first:
-        last = first + timedelta(hours=1)
-    # A little room on the right so a forecast made just now is not drawn on the frame.
-    ax.set_xlim(_x([first, last + (last - first) * 0.02]).tolist())
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.set_xlim(_x([left, right]).tolist())
+    # (2, 5) and (3, 8) find an interval for every span from minutes to years; (3, 5) does not.
+    locator = mdates.AutoDateLocator(minticks=2 if compact else 3, maxticks=5 if compact else 8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    if binary:
-        ax.legend(loc="upper left", frameon=False, ncols=2)
+    if compact:  # below the plot, where a narrow figure has room
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.22), frameon=False, fontsize=8.5, ncols=2)
+    elif binary:
+        ax.legend(loc="upper left", frameon=False, ncols=3)
     else:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
-    return render_svg(fig, "Crowd forecast and your forecasts over time")
+    return fig, ax
+
+
+def _mark_close(question: Question, ax: Axes, end: datetime, outcome: str | None, closed: bool) -> None:
+    """A dotted line at the (effective) close once it has passed, and the outcome beside it: for a
+    yes/no question a star at 100% or 0%, otherwise the winning option's name."""
+    if not closed:
+        return
+    x = float(_x([end])[0])
+    ax.axvline(x, color="#5b6475", linestyle=":", linewidth=1.2, label="Close")
+    option = question.option_by_key(outcome) if outcome else None
+    if option is None:
+        return
+    if question.kind == "binary":
+        y = 1.0 if option.position == 0 else 0.0
+        ax.plot([x], [y], marker="*", markersize=13, color="#177245", clip_on=False, linestyle="none",
+                label=f"Outcome: {_short(option.label, 16)}")
+    else:
+        ax.annotate(f"Outcome: {_short(option.label, 24)}", (x, 1.0), xytext=(-4, -4), textcoords="offset points",
+                    ha="right", va="top", fontsize=8.5, color="#177245")
 
 
 def calibration_plot(profile: Profile) -> Markup:
-    """Observed frequency against mean forecast per bin, with Wilson 95% error bars and the diagonal."""
-    fig, ax = new_figure(5.0, 4.6)
+    """The calibration figure (see :func:`calibration_figure`) as inline SVG."""
+    return render_svg(calibration_figure(profile),
+                      f"Calibration plot of {profile.user.username}: observed frequency against forecast")
+
+
+def calibration_figure(profile: Profile) -> Figure:
+    """Observed frequency against mean forecast per bin, with Wilson 95% error bars and the diagonal.
+    Bin counts go in one row above the plot at the bins' centres (10% apart, so they never collide
+    with each other, with the points or with the axis labels)."""
+    fig, ax = new_figure(5.0, 4.9)
     ax.plot([0, 1], [0, 1], linestyle="--", color="#8a94a6", linewidth=1, label="Perfect calibration")
     bins = [b for b in profile.bins if b.n > 0]
     if bins:
@@ -107,17 +169,19 @@ def calibration_plot(profile: Profile) -> Markup:
         err = [[max(b.o - b.low, 0.0) for b in bins], [max(b.high - b.o, 0.0) for b in bins]]
         ax.errorbar(f, o, yerr=err, fmt="o", color="#2457c5", ecolor="#7d99d6", capsize=3, markersize=6,
                     label="Observed (95% Wilson interval)")
+        above = ax.get_xaxis_transform()  # x in data units, y in axes units
         for b in bins:
-            ax.annotate(f"{b.n:.3g}", (b.f, b.o), textcoords="offset points", xytext=(6, -12), fontsize=8,
-                        color="#5b6475")
-    ax.set_xlim(-0.03, 1.03)
+            ax.text(b.centre, 1.015, f"{b.n:.2g}", transform=above, ha="center", va="bottom", fontsize=7.5,
+                    color="#5b6475")
+        ax.set_title("Weighted count per bin", fontsize=8, color="#5b6475", pad=14)
+    ax.set_xlim(-0.05, 1.05)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("Forecast probability (bin mean)")
     ax.set_ylabel("Observed frequency")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.legend(loc="upper left", fontsize=8, frameon=False)
-    return render_svg(fig, f"Calibration plot of {profile.user.username}: observed frequency against forecast")
+    return fig
 
 
 def history_plot(profile: Profile) -> Markup:

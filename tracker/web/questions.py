@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -18,9 +18,11 @@ from ..domain.forecasts import (
     ensure_open,
     forecast_summary,
     format_percent,
+    is_open_for_forecasts,
     probabilities_by_key,
     submit_forecast,
 )
+from ..domain.my_forecasts import MINE_FILTERS, for_reader
 from ..domain.questions import (
     STATUS_FILTERS,
     STATUS_LABELS,
@@ -43,11 +45,49 @@ def index() -> str:
     at = now()
     listing = list_questions(db(), at, status=request.args.get("status", ""), tag=request.args.get("tag", ""),
                              text=request.args.get("q", ""))
+    reader = for_reader(db(), listing.questions, viewer(), request.args.get("mine", ""), at)
     return render_template(
-        "questions/index.html", questions=listing.questions, crowds=listing.crowds, tags=listing.tags,
+        "questions/index.html", questions=reader.questions, crowds=listing.crowds, tags=listing.tags,
         status=listing.status, tag=listing.tag, text=listing.text, filters=STATUS_FILTERS, labels=STATUS_LABELS,
-        display_status=display_status, at=at,
+        display_status=display_status, at=at, mine=reader.mine, which=reader.which, mine_filters=MINE_FILTERS,
+        outcomes=reader.outcomes, can_forecast=lambda q: is_open_for_forecasts(q, at),
     )
+
+
+@bp.route("/q/<slug>/quick", methods=["POST"])
+def quick_forecast(slug: str) -> Response | tuple[Response, int]:
+    """A binary forecast from the list's small % box: JSON for the page's script (``fetch``),
+    otherwise a redirect back to the list with a message. Same checks as the question page."""
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not current_user.is_authenticated:
+        if wants_json:
+            return jsonify(error="Log in to forecast."), 401
+        return login_manager.unauthorized()
+    question = get_question(db(), slug)
+    back = request.form.get("next") or url_for("questions.index")
+    if not back.startswith("/") or back.startswith("//"):
+        back = url_for("questions.index")  # never redirect off the site
+    try:
+        if question.kind != "binary":
+            raise DomainError("Only yes/no questions take a forecast from the list; open the question.")
+        try:
+            p_yes = parse_percent(request.form.get("p", ""))
+        except ValueError:
+            raise DomainError("Enter a percentage such as 70.", field="p") from None
+        settings = state().settings
+        yes, no = question.options[0], question.options[1]
+        submit_forecast(db(), state().clock, question, current_user, {yes.key: p_yes, no.key: 1.0 - p_yes},
+                        bounds=(settings.forecast_min, settings.forecast_max))
+    except DomainError as exc:
+        if wants_json:
+            return jsonify(error=str(exc)), exc.status
+        flash(f"{question.title}: {exc}", "error")
+        return redirect(back)
+    summary = forecast_summary(question, {yes.key: p_yes})
+    if wants_json:
+        return jsonify(saved=summary, percent=format_percent(p_yes, sign=False)), 200
+    flash(f"Forecast saved on “{question.title}”: {summary}.", "success")
+    return redirect(back)
 
 
 @dataclass
@@ -143,16 +183,49 @@ def detail(slug: str) -> Response | tuple[str, int]:
     page = question_page(db(), question, at, viewer())
     if request.method == "GET":
         form_state.values = _initial_values(question, page.mine[-1] if page.mine else None)
-    plot = forecast_history_plot(
-        question, page.crowd, [(f.created_at, page.probabilities(f)) for f in page.mine],
-        start=question.opens_at, end=min(at, question.closes_at),
+    resolution = page.resolution
+    close = question.closes_at
+    if resolution is not None and resolution.occurred_at is not None:
+        close = min(close, resolution.occurred_at)  # resolved early: that is when it closed
+    outcome = resolution.outcome.key if resolution is not None and resolution.outcome is not None else None
+    mine = [(f.created_at, page.probabilities(f)) for f in page.mine]
+    plot, plot_compact = (
+        forecast_history_plot(question, page.crowd, mine, start=question.opens_at, end=min(at, close),
+                              outcome=outcome, compact=compact)
+        for compact in (False, True)
     )
     settings = state().settings
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
         can_forecast=page.can_forecast, form=form, values=form_state.values, errors=form_state.errors,
-        mine=page.mine, crowd_now=page.crowd_now, plot=plot, everyone=page.everyone, resolution=page.resolution,
+        mine=page.mine, crowd_now=page.crowd_now, plot=plot, plot_compact=plot_compact, everyone=page.everyone,
+        resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
         probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
         field_name=percent_field_name,
     ), code
+
+
+# Addresses people type or guess: send them to the real pages instead of a 404.
+def _with_query(path: str) -> str:
+    """``path`` with this request's query string (``?next=...`` survives the redirect)."""
+    query = request.query_string.decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+@bp.route("/login")
+def login_alias() -> Response:
+    """``/login`` is the login page's usual address elsewhere."""
+    return redirect(_with_query(url_for("auth.login")), code=301)
+
+
+@bp.route("/register")
+def register_alias() -> Response:
+    """``/register`` is the registration page's usual address elsewhere."""
+    return redirect(_with_query(url_for("auth.register")), code=301)
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says; the icon is an SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)

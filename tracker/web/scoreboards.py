@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -9,13 +10,13 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from flask_login import current_user
 
 from ..app_state import state
-from ..domain import Forbidden
+from ..domain import Forbidden, NotFound
 from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
 from ..domain.profiles import forecaster_profile
 from ..domain.questions import tag_names
 from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, check_question, crowd_score, scoreboard
 from ..models import Question
-from . import db
+from . import db, now
 from .plots import calibration_plot, history_plot
 
 bp = Blueprint("scoreboards", __name__)
@@ -43,17 +44,23 @@ def _date_arg(name: str) -> date | None:
         abort(400, f"'{name}' must be a date like 2017-12-31, not {text!r}.")
 
 
-def _filters_and_question() -> tuple[ScoreFilter, Question | None]:
-    """The board's filters from the query string; bad values are a 400 with a message, an unknown
-    question a 404 (both DomainErrors)."""
+def _filters_and_question(lenient: bool = False) -> tuple[ScoreFilter, Question | None, str | None]:
+    """The board's filters from the query string; bad values are a 400 with a message. An unknown
+    question is a 404, or with ``lenient`` (the page) dropped from the filters and returned third,
+    so the page can show the whole board with a message instead of a bare error."""
     filters = ScoreFilter(
         tag=request.args.get("tag", "").strip() or None,
         question=request.args.get("question", "").strip() or None,
         since=_date_arg("since"),
         until=_date_arg("until"),
     )
-    question = check_question(db(), filters.question)
-    return filters.validate(), question
+    try:
+        question = check_question(db(), filters.question)
+    except NotFound:
+        if not lenient:
+            raise
+        return replace(filters, question=None).validate(), None, filters.question
+    return filters.validate(), question, None
 
 
 def _query_args(filters: ScoreFilter) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def _query_args(filters: ScoreFilter) -> dict[str, Any]:
 @bp.route("/scoreboard")
 def index():
     """The scoreboard: overall, per tag, per question or for a window of close dates."""
-    filters, question = _filters_and_question()
+    filters, question, unknown = _filters_and_question(lenient=True)
     sort = request.args.get("sort", DEFAULT_SORT)
     if sort not in SORT_COLUMNS:
         abort(400, f"Cannot sort by {sort!r}; choose one of: {', '.join(SORT_COLUMNS)}.")
@@ -88,8 +95,8 @@ def index():
         "scoreboards/index.html", rows=rows, filters=filters, args=args, sort=sort, descending=current_desc,
         columns=COLUMN_TITLES, ascending_default=SORT_COLUMNS, min_questions=min_questions,
         tags=tag_names(db()), question=question, crowd=crowd_score(db(), question) if question else None,
-        csv_url=url_for("scoreboards.scoreboard_csv", **_query_args(filters)),
-    )
+        csv_url=url_for("scoreboards.scoreboard_csv", **_query_args(filters)), unknown_question=unknown,
+    ), 404 if unknown else 200  # the page still says "not found" to programs, but shows the board
 
 
 @bp.route("/forecasters/<username>")
@@ -99,7 +106,7 @@ def profile(username: str):
     return render_template(
         "scoreboards/profile.html", profile=data, bins=data.bins,
         calibration_svg=calibration_plot(data) if data.questions else None,
-        history_svg=history_plot(data) if data.questions else None,
+        history_svg=history_plot(data) if data.questions else None, at=now(),
     )
 
 
@@ -127,7 +134,7 @@ def _csv_response(make_lines, filename: str) -> Response:
 @bp.route("/scoreboard.csv")
 def scoreboard_csv():
     """The scoreboard as CSV, with the same filters as the page (byte-identical to the CLI export)."""
-    filters, _question = _filters_and_question()
+    filters, _question, _unknown = _filters_and_question()
     return _csv_response(lambda session: iter_scoreboard_csv(session, filters), "scoreboard.csv")
 
 
