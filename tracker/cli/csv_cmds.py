@@ -94,8 +94,10 @@ def import_group() -> None:
 
 @import_group.command("forecasts")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allow-existing-users", is_flag=True,
+              help="Allow forecasts under accounts that have a password (a real forecaster's record).")
 @pass_cli
-def import_forecasts_cmd(cli: CliContext, file: Path) -> None:
+def import_forecasts_cmd(cli: CliContext, file: Path, allow_existing_users: bool) -> None:
     """Import raw forecasts from FILE (the `tracker export forecasts` format), all or nothing.
 
     Forecasters are created as needed, without a password. Forecasts already stored are skipped,
@@ -107,9 +109,10 @@ def import_forecasts_cmd(cli: CliContext, file: Path) -> None:
             if show_progress:
                 with click.progressbar(length=os.path.getsize(file), label=f"Importing {file.name}",
                                        file=sys.stderr) as bar:
-                    report = import_forecasts(session, cli.clock, _counting(fh, bar))
+                    report = import_forecasts(session, cli.clock, _counting(fh, bar),
+                                              allow_existing_users=allow_existing_users)
             else:
-                report = import_forecasts(session, cli.clock, fh)
+                report = import_forecasts(session, cli.clock, fh, allow_existing_users=allow_existing_users)
     except CsvImportError as exc:
         for line in str(exc).splitlines():
             click.echo(f"error: {file}: {line}", err=True)

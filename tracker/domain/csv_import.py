@@ -5,27 +5,30 @@ valid. Forecasts go in with two executemany statements per batch (no ORM object 
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, ensure_utc, iso
 from ..models import Forecast, ForecastProbability, Question, User
 from . import DomainError
+from .csv_reading import CsvFormatError, csv_records
 from .csv_export import FORECAST_COLUMNS, format_number, restore
 from .forecasts import SUM_TOLERANCE
 from .questions import find_question
-from .users import create_user, validate_username
+from .users import validate_username
 
 MAX_REPORTED_ERRORS = 25
 INSERT_BATCH = 2000
 REQUIRED_IMPORT_COLUMNS = FORECAST_COLUMNS[:5]
+FORECAST_KEY = ["question_id", "user_id", "created_at"]
 
 
 # --- bulk insert (shared with the demo) ----------------------------------------------------
@@ -39,21 +42,51 @@ class NewForecast:
     rationale: str = ""
 
 
-def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> None:
-    """Insert many forecasts with two executemany statements (no ORM object per row)."""
+def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
+    """Insert many forecasts with two executemany statements (no ORM object per row); return how
+    many were new. A forecast whose (question, forecaster, time) is already stored, by an earlier
+    or a concurrent import, is skipped by the database itself (``ON CONFLICT DO NOTHING`` on the
+    unique key), so two imports of one file store each row exactly once."""
     if not forecasts:
-        return
+        return 0
     session.flush()
-    stmt = insert(Forecast).returning(Forecast.id, sort_by_parameter_order=True)
-    ids = session.scalars(stmt, [
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (insert_fn(Forecast).on_conflict_do_nothing(index_elements=FORECAST_KEY)
+            .returning(Forecast.id, Forecast.question_id, Forecast.user_id, Forecast.created_at))
+    rows = session.execute(stmt, [
         {"question_id": f.question_id, "user_id": f.user_id, "created_at": f.created_at, "rationale": f.rationale}
         for f in forecasts
     ]).all()
-    session.execute(insert(ForecastProbability), [
+    by_key = {(f.question_id, f.user_id, f.created_at): f for f in forecasts}
+    probabilities = [
         {"forecast_id": forecast_id, "option_id": option_id, "probability": p}
-        for forecast_id, f in zip(ids, forecasts, strict=True)
-        for option_id, p in f.probabilities.items()
-    ])
+        for forecast_id, question_id, user_id, at in rows
+        for option_id, p in by_key[(question_id, user_id, at)].probabilities.items()
+    ]
+    if probabilities:
+        session.execute(insert(ForecastProbability), probabilities)
+    return len(rows)
+
+
+def ensure_users(session: Session, clock: Clock, spellings: list[str]) -> dict[str, tuple[int, bool]]:
+    """Create password-less accounts for ``spellings`` unless one exists in any case (a concurrent
+    import may create the same one: the unique lower(username) index decides, nothing fails).
+    Returns ``{lower: (id, created_here)}``."""
+    if not spellings:
+        return {}
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = clock.now()
+    created: set[str] = set()
+    for spelling in spellings:
+        stmt = insert_fn(User).values(username=spelling, role="forecaster", is_demo=False, created_at=now)
+        stmt = stmt.on_conflict_do_nothing().returning(User.id)
+        if session.execute(stmt).scalar_one_or_none() is not None:
+            created.add(spelling.lower())
+    lowers = [s.lower() for s in spellings]
+    found = session.execute(select(func.lower(User.username), User.id).where(func.lower(User.username).in_(lowers)))
+    return {lower: (uid, lower in created) for lower, uid in found}
 
 
 # --- import --------------------------------------------------------------------------------
@@ -84,6 +117,8 @@ class _QuestionInfo:
     kind: str
     status: str
     options: dict[str, int]  # key -> option id, in position order
+    opens_at: datetime
+    closes_at: datetime
 
 
 @dataclass
@@ -106,13 +141,20 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 class _Importer:
-    def __init__(self, session: Session, clock: Clock) -> None:
+    def __init__(self, session: Session, clock: Clock, allow_existing_users: bool = False) -> None:
         self.session, self.clock, self.now = session, clock, clock.now()
+        self.allow_existing_users = allow_existing_users
         self.errors: list[str] = []
         self.error_count = 0
         self.report = ImportReport()
         self.questions: dict[str, _QuestionInfo | None] = {}
-        self.users = {name.lower(): uid for uid, name in session.execute(select(User.id, User.username))}
+        self.users: dict[str, int] = {}
+        self.web_accounts: set[str] = set()  # accounts with a password: real people's track records
+        for uid, name, has_password in session.execute(
+                select(User.id, User.username, User.password_hash.is_not(None))):
+            self.users[name.lower()] = uid
+            if has_password:
+                self.web_accounts.add(name.lower())
         self.new_users: dict[str, str] = {}  # lower -> spelling, created when first needed
         self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
         self.seen: dict[tuple[int, str, datetime], tuple[int, dict[int, float]]] = {}
@@ -128,7 +170,7 @@ class _Importer:
         if slug not in self.questions:
             q = find_question(self.session, slug)
             self.questions[slug] = None if q is None else _QuestionInfo(
-                q.id, q.kind, q.status, {o.key: o.id for o in q.options})
+                q.id, q.kind, q.status, {o.key: o.id for o in q.options}, q.opens_at, q.closes_at)
         return self.questions[slug]
 
     def parse_row(self, line: int, cells: dict[str, str], group: _Group) -> None:
@@ -205,6 +247,8 @@ class _Importer:
                        f"the probabilities of this forecast (lines {group.first_line}-{group.last_line}) "
                        f"sum to {format_number(total)}, not 1")
             return
+        if not self.in_window(group, q):
+            return
         probs = {q.options[k]: given[k] for k in q.options}
         lower = group.username.lower()
         seen_key = (q.id, lower, group.at)
@@ -228,12 +272,31 @@ class _Importer:
                     self.error(group.first_line, "forecast_at",
                                f"a different forecast by {group.username} at {iso(group.at)} is already stored")
                 return
+            if lower in self.web_accounts and not self.allow_existing_users:
+                # A new forecast under a real account would back-date that person's track record.
+                self.error(group.first_line, "forecaster",
+                           f"{group.username!r} is an existing account with a password; adding forecasts to "
+                           "it needs --allow-existing-users")
+                return
         elif lower not in self.new_users:
             self.new_users[lower] = group.username
         self.pending.append((lower, NewForecast(q.id, 0, group.at, probs, group.rationale)))
         self.touched.add(q.id)
         if len(self.pending) >= INSERT_BATCH:
             self.flush()
+
+    def in_window(self, group: _Group, q: _QuestionInfo) -> bool:
+        """A forecast counts only while its question was open: from opens_at to before closes_at."""
+        assert group.at is not None
+        if q.status == "annulled":
+            self.error(group.first_line, "question", f"{group.key[0]!r} is annulled: it takes no forecasts")
+            return False
+        if not q.opens_at <= group.at < q.closes_at:
+            self.error(group.first_line, "forecast_at",
+                       f"{iso(group.at)} is outside the question's window "
+                       f"({iso(q.opens_at)} to before {iso(q.closes_at)})")
+            return False
+        return True
 
     def stored(self, question_id: int) -> dict[tuple[int, datetime], dict[int, float]]:
         """Forecasts already in the database for one question, loaded once."""
@@ -255,17 +318,19 @@ class _Importer:
         if self.error_count or not self.pending:
             self.pending.clear()
             return
-        for lower, spelling in list(self.new_users.items()):
-            user = create_user(self.session, self.clock, spelling, None)
-            self.users[lower] = user.id
-            self.report.users_created.append(user.username)
+        made = ensure_users(self.session, self.clock, list(self.new_users.values()))
+        for lower, (user_id, created_here) in made.items():
+            self.users[lower] = user_id
+            if created_here:
+                self.report.users_created.append(self.new_users[lower])
         self.new_users.clear()
         batch = []
         for lower, forecast in self.pending:
             forecast.user_id = self.users[lower]
             batch.append(forecast)
-        insert_forecasts(self.session, batch)
-        self.report.added += len(batch)
+        added = insert_forecasts(self.session, batch)
+        self.report.added += added
+        self.report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
         self.pending.clear()
 
 
@@ -278,6 +343,7 @@ def import_forecasts(
     clock: Clock,
     lines: Iterable[str],
     on_row: Callable[[], None] | None = None,
+    allow_existing_users: bool = False,
 ) -> ImportReport:
     """Import raw forecasts in the export's format, all or nothing.
 
@@ -285,14 +351,20 @@ def import_forecasts(
     export writes them. Forecasters are created as needed without a password. Exact duplicates of
     stored forecasts are skipped, so importing the same file twice changes nothing. Raises
     :class:`CsvImportError` naming the line and column of every problem (the caller rolls back).
-    Afterwards the affected resolved questions are rescored.
+    Afterwards the affected resolved questions are rescored. A forecast must fall inside its
+    question's window (opens_at to before closes_at), not in the future, not on an annulled
+    question; forecasts under an account that has a password need ``allow_existing_users``.
     """
-    importer = _Importer(session, clock)
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        raise CsvImportError(["line 1, column -: the file is empty (expected a header row)"])
-    names = [h.strip().lstrip("\ufeff").lower() for h in header]
+    importer = _Importer(session, clock, allow_existing_users)
+    names: list[str] = []
+    records = csv_records(lines, names)
+    try:
+        _line, header = next(records)
+    except StopIteration:
+        raise CsvImportError(["line 1, column -: the file is empty (expected a header row)"]) from None
+    except CsvFormatError as exc:
+        raise CsvImportError([str(exc)]) from None
+    names.extend(h.strip().lstrip("\ufeff").lower() for h in header)
     for column in REQUIRED_IMPORT_COLUMNS:
         if column not in names:
             importer.error(1, column, "is missing from the header row "
@@ -300,9 +372,33 @@ def import_forecasts(
     if importer.error_count:
         raise CsvImportError(importer.errors, importer.error_count)
     index = {name: i for i, name in reversed(list(enumerate(names)))}
+    try:
+        group = _read_groups(importer, records, names, index, on_row)
+    except CsvFormatError as exc:
+        importer.error(exc.line, exc.column, str(exc).split(": ", 1)[1])
+        raise CsvImportError(importer.errors, importer.error_count) from None
+    if group is not None:
+        importer.finish(group)
+    if importer.error_count:
+        raise CsvImportError(importer.errors, importer.error_count)
+    importer.flush()
+    session.flush()
+    resolved = session.scalars(
+        select(Question.id).where(Question.id.in_(importer.touched), Question.status == "resolved")
+    ).all()
+    if resolved:
+        from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
+
+        rescore_questions(session, clock, sorted(resolved))
+        importer.report.rescored = sorted(resolved)
+    return importer.report
+
+
+def _read_groups(importer: _Importer, records, names: list[str], index: dict[str, int],
+                 on_row: Callable[[], None] | None) -> _Group | None:
+    """Check every row, finishing each forecast as the next begins; return the last, unfinished."""
     group: _Group | None = None
-    for cells in reader:
-        line = reader.line_num
+    for line, cells in records:
         if on_row is not None:
             on_row()
         if not any(c.strip() for c in cells):
@@ -321,18 +417,4 @@ def import_forecasts(
             group = _Group(key=key, first_line=line)
         group.last_line = line
         importer.parse_row(line, row, group)
-    if group is not None:
-        importer.finish(group)
-    if importer.error_count:
-        raise CsvImportError(importer.errors, importer.error_count)
-    importer.flush()
-    session.flush()
-    resolved = session.scalars(
-        select(Question.id).where(Question.id.in_(importer.touched), Question.status == "resolved")
-    ).all()
-    if resolved:
-        from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
-
-        rescore_questions(session, clock, sorted(resolved))
-        importer.report.rescored = sorted(resolved)
-    return importer.report
+    return group
