@@ -2,8 +2,17 @@
 
 One transaction per request, CLI command or scheduled job: callers use :func:`transaction`, which
 commits once at the end or rolls back on error. SQLite is tuned so that the web server and the
-scheduler can share one file: WAL journal, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE``
-so that a writer takes its lock up front instead of failing half-way with "database is locked".
+scheduler can share one file: WAL journal, a busy timeout and foreign keys on.
+
+Two kinds of unit of work, chosen by the session factory:
+
+- writers (:func:`make_session_factory`) begin ``BEGIN IMMEDIATE`` on SQLite, so a writer takes
+  the write lock up front and waits its turn (busy timeout) instead of failing half-way when a
+  deferred read would have to upgrade;
+- readers (:func:`make_read_session_factory`: GET requests, exports) begin deferred: under WAL a
+  reader works from a snapshot and never blocks a writer, however slowly it streams.
+
+On PostgreSQL both are ordinary READ COMMITTED transactions.
 """
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY_OPTION = "tracker_read_only"  # an execution option: this unit of work only reads
 
 
 def is_sqlite(url: str) -> bool:
@@ -56,13 +66,24 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # pragma: no cover
-        # IMMEDIATE takes the write lock at the start, so two processes never deadlock upgrading
-        # a read lock; the busy timeout then queues them.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer: IMMEDIATE takes the write lock at the start, so two processes never deadlock
+        # upgrading a read lock; the busy timeout then queues them. A reader: deferred, a snapshot.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that may write (``BEGIN IMMEDIATE`` on SQLite)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that only read: a deferred transaction on SQLite, which holds no
+    lock a writer waits for. (A write through one still works, but may fail with "database is
+    locked" if another writer committed since its snapshot: write through a writer.)"""
+    return sessionmaker(bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
 
 
 @contextmanager

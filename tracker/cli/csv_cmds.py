@@ -54,7 +54,7 @@ def export_group() -> None:
 def export_scoreboard(cli: CliContext, tag: str | None, question: str | None, since, until, output: Path | None) -> None:
     """The scoreboard: one row per forecaster (same filters as /scoreboard.csv)."""
     filters = ScoreFilter(tag=tag, question=question, since=_date(since), until=_date(until))
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         try:
             check_question(session, question)
             filters.validate()
@@ -72,7 +72,7 @@ def _date(value) -> date | None:
 @pass_cli
 def export_scores(cli: CliContext, output: Path | None) -> None:
     """Stored per-question scores: one row per forecaster and resolved question."""
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         _write(iter_scores_csv(session), output)
 
 
@@ -83,7 +83,7 @@ def export_scores(cli: CliContext, output: Path | None) -> None:
 @pass_cli
 def export_forecasts(cli: CliContext, output: Path | None, include_open: bool) -> None:
     """Raw forecasts on questions no longer open: one row per forecast and option."""
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         _write(iter_forecasts_csv(session, include_open=include_open), output)
 
 

@@ -7,6 +7,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -79,8 +80,13 @@ def create_user(
         is_demo=is_demo,
         created_at=clock.now(),
     )
-    session.add(user)
-    session.flush()
+    try:
+        # A savepoint: a concurrent registration of the same name in any case loses to the
+        # unique lower(username) index here, and the request's transaction stays usable.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"The username {username!r} is taken.", field="username") from None
     return user
 
 

@@ -27,10 +27,16 @@ login_manager.login_message = "Please log in to see this page."
 login_manager.login_message_category = "info"
 
 
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def db() -> Session:
-    """The request's session: opened on first use, committed once after a successful response."""
+    """The request's session: opened on first use, committed once after a successful response.
+    GET requests only read (a deferred transaction on SQLite, blocking no writer); other methods
+    may write (``BEGIN IMMEDIATE``: they take the write lock up front and wait their turn)."""
     if "db_session" not in g:
-        g.db_session = state().sessions()
+        reads = request.method in READ_METHODS
+        g.db_session = (state().read_sessions if reads else state().sessions)()
     return g.db_session
 
 
