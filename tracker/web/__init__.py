@@ -6,15 +6,17 @@ puts a field's error beside the field with :func:`form_error` instead.
 """
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, render_template, request
+from flask import session as flask_session
 from flask_login import LoginManager, current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..app_state import state
 from ..domain import DomainError
@@ -80,6 +82,12 @@ def init_web(app: Flask) -> None:
     login_manager.init_app(app)
     filters.init_app(app)
 
+    @app.before_request
+    def _remember_cookie_session() -> None:
+        # What the signed cookie held when the request began: restored if the request fails, so a
+        # flash ("Forecast saved") or a login never outlives a transaction that did not commit.
+        g.cookie_session_before = copy.deepcopy(dict(flask_session))
+
     @app.after_request
     def _commit(response):
         # One transaction per request: commit only what a successful request did; a refused or
@@ -91,8 +99,13 @@ def init_web(app: Flask) -> None:
                     session.commit()
                 else:
                     session.rollback()
+            except Exception:
+                session.rollback()
+                raise  # handled by _server_error: the app's error page, the cookie unchanged
             finally:
                 session.close()
+        if response.status_code >= 500:
+            _restore_cookie_session()
         return response
 
     @app.teardown_request
@@ -110,12 +123,40 @@ def init_web(app: Flask) -> None:
     def _http_error(error: HTTPException):
         return _error_page(error.code or 500, error.description or error.name)
 
+    @app.errorhandler(InternalServerError)
+    def _server_error(error: InternalServerError):
+        # Roll back first: rendering the page may query (the logged-in user), and a session left
+        # in a failed transaction would raise again (PendingRollbackError) inside this handler.
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+        _restore_cookie_session()
+        g.pop("_login_user", None)  # loaded by the failed session (expired now): load it afresh
+        try:
+            return _error_page(500, "Something went wrong on our side; nothing was saved. Please try again.")
+        except Exception:  # the database itself may be what failed: still the app's own page
+            app.logger.exception("the error page could not be rendered in full")
+            g._login_user = login_manager.anonymous_user()
+            return _error_page(500, "Something went wrong on our side; nothing was saved. Please try again.")
+
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         return _error_page(error.status, str(error), error.field)
 
     for module in (auth, questions, admin, scoreboards, help):
         app.register_blueprint(module.bp)
+
+
+def _restore_cookie_session() -> None:
+    """Put the cookie session back as the request found it (flashes, login) and forget the user
+    this request may have logged in."""
+    before = g.get("cookie_session_before")
+    if before is None or dict(flask_session) == before:
+        return
+    flask_session.clear()
+    flask_session.update(before)
+    g.pop("_login_user", None)
 
 
 def _error_page(code: int, message: str, field: str | None = None):
