@@ -188,13 +188,22 @@ def build_scheduler(state: AppState):
 
 def run_forever(state: AppState) -> None:
     """Run the scheduler until SIGTERM or Ctrl-C."""
+    from apscheduler.schedulers import SchedulerNotRunningError
+
     scheduler = build_scheduler(state)
+    stopping: list[int] = []
 
     def _stop(signum, _frame) -> None:
+        # Once: a second signal (a process group's SIGTERM and then the supervisor's) changes nothing.
+        if stopping:
+            return
+        stopping.append(signum)
         log.info("signal %s: stopping the scheduler", signum)
-        scheduler.shutdown(wait=False)
+        with contextlib.suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     log.info("scheduler started: jobs %s, intervals %s", ", ".join(JOB_IDS), job_intervals(state.settings))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
