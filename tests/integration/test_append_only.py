@@ -4,11 +4,10 @@ ids are never reused (AUTOINCREMENT on SQLite), so a forecast deleted by hand ou
 lends its id, and its leftover probability rows, to the next one."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -16,7 +15,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
 
 from tests.conftest import append_only_lifted
-
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.db import make_engine
 from tracker.domain.resolution import resolve

@@ -51,7 +51,7 @@ def test_two_concurrent_imports_store_each_forecast_once(settings, sessions, clo
     env = tracker_env(settings.database_url, tmp_path)
     procs = [tracker(["import", "forecasts", str(path)], env) for _ in range(2)]
     outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
     assert counts(sessions) == (forecasts, 2 * forecasts, users)
     # Together the two reports account for every row exactly once.

@@ -15,7 +15,7 @@ import click
 
 from ..domain import DomainError
 from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
-from ..domain.csv_import import CsvImportError, import_forecasts
+from ..domain.csv_import import CsvImportError, check_forecasts, write_forecasts
 from ..domain.scoreboards import ScoreFilter, check_question
 from .context import CliContext, pass_cli
 
@@ -105,14 +105,18 @@ def import_forecasts_cmd(cli: CliContext, file: Path, allow_existing_users: bool
     """
     show_progress = sys.stderr.isatty()
     try:
-        with file.open("r", encoding="utf-8-sig", newline="") as fh, cli.transaction() as session:
+        # Checked in a read-only transaction (no write lock on SQLite however long the file), then
+        # written in one short write transaction: all or nothing, and the web server keeps writing.
+        with file.open("r", encoding="utf-8-sig", newline="") as fh, cli.transaction(read_only=True) as session:
             if show_progress:
-                with click.progressbar(length=os.path.getsize(file), label=f"Importing {file.name}",
+                with click.progressbar(length=os.path.getsize(file), label=f"Checking {file.name}",
                                        file=sys.stderr) as bar:
-                    report = import_forecasts(session, cli.clock, _counting(fh, bar),
+                    checked = check_forecasts(session, cli.clock, _counting(fh, bar),
                                               allow_existing_users=allow_existing_users)
             else:
-                report = import_forecasts(session, cli.clock, fh, allow_existing_users=allow_existing_users)
+                checked = check_forecasts(session, cli.clock, fh, allow_existing_users=allow_existing_users)
+        with cli.transaction() as session:
+            report = write_forecasts(session, cli.clock, checked)
     except CsvImportError as exc:
         for line in str(exc).splitlines():
             click.echo(f"error: {file}: {line}", err=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,14 +20,15 @@ from sqlalchemy.orm import Session
 from ..clock import Clock, ensure_utc, iso
 from ..models import Forecast, ForecastProbability, Question, User
 from . import DomainError
-from .csv_reading import CsvFormatError, csv_records
 from .csv_export import FORECAST_COLUMNS, format_number, restore
+from .csv_reading import CsvFormatError, csv_records
 from .forecasts import SUM_TOLERANCE
+from .import_stage import Stage, from_micros, same, to_micros
 from .questions import find_question
 from .users import validate_username
 
 MAX_REPORTED_ERRORS = 25
-INSERT_BATCH = 2000
+INSERT_BATCH = 10_000
 REQUIRED_IMPORT_COLUMNS = FORECAST_COLUMNS[:5]
 FORECAST_KEY = ["question_id", "user_id", "created_at"]
 
@@ -155,10 +157,8 @@ class _Importer:
             self.users[name.lower()] = uid
             if has_password:
                 self.web_accounts.add(name.lower())
-        self.new_users: dict[str, str] = {}  # lower -> spelling, created when first needed
         self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
-        self.seen: dict[tuple[int, str, datetime], tuple[int, dict[int, float]]] = {}
-        self.pending: list[tuple[str, NewForecast]] = []
+        self.stage = Stage()
         self.touched: set[int] = set()
 
     def error(self, line: int, column: str, problem: str) -> None:
@@ -251,22 +251,21 @@ class _Importer:
             return
         probs = {q.options[k]: given[k] for k in q.options}
         lower = group.username.lower()
-        seen_key = (q.id, lower, group.at)
-        if seen_key in self.seen:
-            earlier, earlier_probs = self.seen[seen_key]
-            if _same(earlier_probs, probs):
+        user, micros = self.stage.user_index(group.username), to_micros(group.at)
+        earlier = self.stage.find(q.id, user, micros)
+        if earlier is not None:
+            if same(self.stage.probs(earlier), probs):
                 self.report.duplicates += 1
             else:
                 self.error(group.first_line, "forecast_at",
                            f"{group.username} already has a different forecast at {iso(group.at)} "
-                           f"on line {earlier}")
+                           f"on line {self.stage.line[earlier]}")
             return
-        self.seen[seen_key] = (group.first_line, probs)
         user_id = self.users.get(lower)
         if user_id is not None:
             stored = self.stored(q.id).get((user_id, group.at))
             if stored is not None:
-                if _same(stored, probs):
+                if same(stored, probs):
                     self.report.duplicates += 1
                 else:
                     self.error(group.first_line, "forecast_at",
@@ -278,12 +277,8 @@ class _Importer:
                            f"{group.username!r} is an existing account with a password; adding forecasts to "
                            "it needs --allow-existing-users")
                 return
-        elif lower not in self.new_users:
-            self.new_users[lower] = group.username
-        self.pending.append((lower, NewForecast(q.id, 0, group.at, probs, group.rationale)))
+        self.stage.add(q.id, user, micros, probs, group.rationale, group.first_line)
         self.touched.add(q.id)
-        if len(self.pending) >= INSERT_BATCH:
-            self.flush()
 
     def in_window(self, group: _Group, q: _QuestionInfo) -> bool:
         """A forecast counts only while its question was open: from opens_at to before closes_at."""
@@ -313,30 +308,6 @@ class _Importer:
             self.existing[question_id] = found
         return self.existing[question_id]
 
-    def flush(self) -> None:
-        """Write queued forecasts, unless the file has already shown an error (nothing is kept then)."""
-        if self.error_count or not self.pending:
-            self.pending.clear()
-            return
-        made = ensure_users(self.session, self.clock, list(self.new_users.values()))
-        for lower, (user_id, created_here) in made.items():
-            self.users[lower] = user_id
-            if created_here:
-                self.report.users_created.append(self.new_users[lower])
-        self.new_users.clear()
-        batch = []
-        for lower, forecast in self.pending:
-            forecast.user_id = self.users[lower]
-            batch.append(forecast)
-        added = insert_forecasts(self.session, batch)
-        self.report.added += added
-        self.report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
-        self.pending.clear()
-
-
-def _same(a: dict[int, float], b: dict[int, float]) -> bool:
-    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=0.0, abs_tol=1e-12) for k in a)
-
 
 def import_forecasts(
     session: Session,
@@ -345,15 +316,25 @@ def import_forecasts(
     on_row: Callable[[], None] | None = None,
     allow_existing_users: bool = False,
 ) -> ImportReport:
-    """Import raw forecasts in the export's format, all or nothing.
+    """Check and write in one transaction: :func:`check_forecasts` then :func:`write_forecasts`."""
+    return write_forecasts(session, clock, check_forecasts(session, clock, lines, on_row, allow_existing_users))
+
+
+def check_forecasts(
+    session: Session,
+    clock: Clock,
+    lines: Iterable[str],
+    on_row: Callable[[], None] | None = None,
+    allow_existing_users: bool = False,
+) -> _Importer:
+    """Read and check a file in the export's format; write nothing (a read-only transaction will do).
 
     Rows of one forecast (same question, forecaster and forecast_at) must be consecutive, as the
-    export writes them. Forecasters are created as needed without a password. Exact duplicates of
-    stored forecasts are skipped, so importing the same file twice changes nothing. Raises
-    :class:`CsvImportError` naming the line and column of every problem (the caller rolls back).
-    Afterwards the affected resolved questions are rescored. A forecast must fall inside its
-    question's window (opens_at to before closes_at), not in the future, not on an annulled
-    question; forecasts under an account that has a password need ``allow_existing_users``.
+    export writes them. Exact duplicates of stored forecasts are skipped, so importing the same file
+    twice changes nothing. A forecast must fall inside its question's window (opens_at to before
+    closes_at), not in the future, not on an annulled question; forecasts under an account that has
+    a password need ``allow_existing_users``. Raises :class:`CsvImportError` naming the line and
+    column of every problem. The result goes to :func:`write_forecasts`.
     """
     importer = _Importer(session, clock, allow_existing_users)
     names: list[str] = []
@@ -381,17 +362,42 @@ def import_forecasts(
         importer.finish(group)
     if importer.error_count:
         raise CsvImportError(importer.errors, importer.error_count)
-    importer.flush()
+    return importer
+
+
+def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> ImportReport:
+    """Write what :func:`check_forecasts` accepted, in the caller's (write) transaction: create the
+    new forecasters, insert the forecasts (each stored once, whatever a concurrent import does),
+    rescore the resolved questions they touch."""
+    report, stage = checked.report, checked.stage
+    new_names = [name for name in stage.spellings if name.lower() not in checked.users]
+    made = ensure_users(session, clock, new_names)
+    if not checked.allow_existing_users and made:
+        # Registered through the web while the file was being checked: now a real account.
+        real = session.scalars(select(User.username).where(
+            User.id.in_([uid for uid, created in made.values() if not created]), User.password_hash.is_not(None)))
+        taken = sorted(real)
+        if taken:
+            raise CsvImportError([f"line -, column forecaster: {name!r} registered while the file was being "
+                                  "checked; adding forecasts to it needs --allow-existing-users" for name in taken])
+    ids = array("q", (checked.users.get(name.lower()) or made[name.lower()][0] for name in stage.spellings))
+    report.users_created.extend(name for name in new_names if made[name.lower()][1])
+    for start in range(0, len(stage), INSERT_BATCH):
+        batch = [NewForecast(stage.question[i], ids[stage.user[i]], from_micros(stage.at[i]), stage.probs(i),
+                             stage.rationale[i]) for i in range(start, min(start + INSERT_BATCH, len(stage)))]
+        added = insert_forecasts(session, batch)
+        report.added += added
+        report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
     session.flush()
     resolved = session.scalars(
-        select(Question.id).where(Question.id.in_(importer.touched), Question.status == "resolved")
+        select(Question.id).where(Question.id.in_(checked.touched), Question.status == "resolved")
     ).all()
     if resolved:
         from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
 
         rescore_questions(session, clock, sorted(resolved))
-        importer.report.rescored = sorted(resolved)
-    return importer.report
+        report.rescored = sorted(resolved)
+    return report
 
 
 def _read_groups(importer: _Importer, records, names: list[str], index: dict[str, int],

@@ -70,12 +70,15 @@ def create_user(
         validate_password(password)
     if role not in ("forecaster", "admin"):
         raise DomainError(f"unknown role {role!r}", field="role")
+    # Hash before the first query: on SQLite that query takes the write lock, which no one should
+    # hold through tens of milliseconds of argon2.
+    password_hash = hash_password(password) if password is not None else None
     if find_user(session, username) is not None:
         raise Conflict(f"The username {username!r} is taken.", field="username")
     user = User(
         username=username,
         email=email or None,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=password_hash,
         role=role,
         is_demo=is_demo,
         created_at=clock.now(),

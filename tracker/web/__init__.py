@@ -30,6 +30,10 @@ login_manager.login_message_category = "info"
 
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# POSTs that read first and rarely write: logging in checks an argon2 hash (tens of milliseconds of
+# CPU), and holding SQLite's write lock through it queued every other writer behind each login. Its
+# one write (upgrading an old hash) upgrades the deferred transaction when it is needed.
+READ_FIRST_ENDPOINTS = frozenset({"auth.login"})
 
 
 def db() -> Session:
@@ -37,7 +41,7 @@ def db() -> Session:
     GET requests only read (a deferred transaction on SQLite, blocking no writer); other methods
     may write (``BEGIN IMMEDIATE``: they take the write lock up front and wait their turn)."""
     if "db_session" not in g:
-        reads = request.method in READ_METHODS
+        reads = request.method in READ_METHODS or request.endpoint in READ_FIRST_ENDPOINTS
         g.db_session = (state().read_sessions if reads else state().sessions)()
     return g.db_session
 

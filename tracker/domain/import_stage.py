@@ -1,0 +1,78 @@
+"""Checked forecasts waiting for the import's write transaction, held compactly.
+
+An import is checked first in a read-only transaction (on SQLite a deferred one: a WAL snapshot that
+blocks no writer, however long a large file takes to read), then written in one short write
+transaction: this keeps a million-row import from holding the lock the web server needs, and keeps
+it all or nothing. Between the two the forecasts wait here, in typed arrays (about 60 bytes per
+forecast) rather than as Python objects, which is what kept a large import's memory small.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_USER_BITS, _TIME_BITS = 32, 53  # an exact packing: user index < 2**32, microseconds < 2**53
+
+
+def to_micros(at: datetime) -> int:
+    return (at - EPOCH) // _MICRO
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+class Stage:
+    """Forecasts (question, forecaster, time, probabilities, rationale, line) in column arrays."""
+
+    def __init__(self) -> None:
+        self.spellings: list[str] = []  # per forecaster index, as first written in the file
+        self.index: dict[str, int] = {}  # lower-case name -> forecaster index
+        self.question, self.user, self.at = array("q"), array("q"), array("q")
+        self.line, self.offset = array("q"), array("q")
+        self.option, self.prob = array("q"), array("d")
+        self.rationale: list[str] = []
+        self._keys: dict[int, int] = {}  # packed (question, forecaster, time) -> position
+
+    def __len__(self) -> int:
+        return len(self.question)
+
+    def user_index(self, name: str) -> int:
+        lower = name.lower()
+        if lower not in self.index:
+            self.index[lower] = len(self.spellings)
+            self.spellings.append(name)
+        return self.index[lower]
+
+    @staticmethod
+    def key(question_id: int, user: int, micros: int) -> int:
+        return ((question_id << _USER_BITS | user) << _TIME_BITS) | micros
+
+    def find(self, question_id: int, user: int, micros: int) -> int | None:
+        """The position of the staged forecast with this key, if any."""
+        return self._keys.get(self.key(question_id, user, micros))
+
+    def add(self, question_id: int, user: int, micros: int, probs: dict[int, float], rationale: str,
+            line: int) -> None:
+        self._keys[self.key(question_id, user, micros)] = len(self.question)
+        self.question.append(question_id)
+        self.user.append(user)
+        self.at.append(micros)
+        self.line.append(line)
+        self.offset.append(len(self.option))
+        for option_id, p in probs.items():
+            self.option.append(option_id)
+            self.prob.append(p)
+        self.rationale.append(rationale)
+
+    def probs(self, i: int) -> dict[int, float]:
+        end = self.offset[i + 1] if i + 1 < len(self.offset) else len(self.option)
+        return {self.option[k]: self.prob[k] for k in range(self.offset[i], end)}
+
+
+def same(a: dict[int, float], b: dict[int, float]) -> bool:
+    """Two forecasts' probabilities agree (to 1e-12)."""
+    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=0.0, abs_tol=1e-12) for k in a)
