@@ -23,7 +23,7 @@ from . import DomainError
 from .csv_export import FORECAST_COLUMNS, format_number, restore
 from .csv_reading import CsvFormatError, csv_records
 from .forecasts import SUM_TOLERANCE
-from .import_stage import Stage, from_micros, same, to_micros
+from .import_stage import Stage, from_micros, same, to_micros, write_sqlite
 from .questions import find_question
 from .users import validate_username
 
@@ -52,14 +52,21 @@ def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
     if not forecasts:
         return 0
     session.flush()
-    dialect = session.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (insert_fn(Forecast).on_conflict_do_nothing(index_elements=FORECAST_KEY)
-            .returning(Forecast.id, Forecast.question_id, Forecast.user_id, Forecast.created_at))
-    rows = session.execute(stmt, [
-        {"question_id": f.question_id, "user_id": f.user_id, "created_at": f.created_at, "rationale": f.rationale}
-        for f in forecasts
-    ]).all()
+    values = [{"question_id": f.question_id, "user_id": f.user_id, "created_at": f.created_at,
+               "rationale": f.rationale} for f in forecasts]
+    # Core statements on the session's connection: the ORM's bulk path costs more than the insert.
+    table, conn = Forecast.__table__, session.connection()
+    columns = (table.c.id, table.c.question_id, table.c.user_id, table.c.created_at)
+    if conn.dialect.name == "sqlite":
+        # A plain executemany (several times faster than RETURNING row by row): this transaction
+        # holds SQLite's write lock and ids only grow (AUTOINCREMENT), so the new rows are exactly
+        # those above the largest id before the insert.
+        before = conn.scalar(select(func.max(table.c.id))) or 0
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(index_elements=FORECAST_KEY), values)
+        rows = conn.execute(select(*columns).where(table.c.id > before)).all()
+    else:
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=FORECAST_KEY).returning(*columns)
+        rows = conn.execute(stmt, values).all()
     by_key = {(f.question_id, f.user_id, f.created_at): f for f in forecasts}
     probabilities = [
         {"forecast_id": forecast_id, "option_id": option_id, "probability": p}
@@ -67,7 +74,7 @@ def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
         for option_id, p in by_key[(question_id, user_id, at)].probabilities.items()
     ]
     if probabilities:
-        session.execute(insert(ForecastProbability), probabilities)
+        conn.execute(insert(ForecastProbability.__table__), probabilities)
     return len(rows)
 
 
@@ -382,7 +389,14 @@ def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> Impor
                                   "checked; adding forecasts to it needs --allow-existing-users" for name in taken])
     ids = array("q", (checked.users.get(name.lower()) or made[name.lower()][0] for name in stage.spellings))
     report.users_created.extend(name for name in new_names if made[name.lower()][1])
+    conn = session.connection()
     for start in range(0, len(stage), INSERT_BATCH):
+        end = min(start + INSERT_BATCH, len(stage))
+        if conn.dialect.name == "sqlite":
+            added = write_sqlite(conn, stage, ids, start, end)
+            report.added += added
+            report.duplicates += end - start - added
+            continue
         batch = [NewForecast(stage.question[i], ids[stage.user[i]], from_micros(stage.at[i]), stage.probs(i),
                              stage.rationale[i]) for i in range(start, min(start + INSERT_BATCH, len(stage)))]
         added = insert_forecasts(session, batch)

@@ -76,3 +76,35 @@ class Stage:
 def same(a: dict[int, float], b: dict[int, float]) -> bool:
     """Two forecasts' probabilities agree (to 1e-12)."""
     return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=0.0, abs_tol=1e-12) for k in a)
+
+
+# SQLAlchemy's storage format for a DATETIME on SQLite (naive UTC; see models.base.UTCDateTime).
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_SQLITE_FORECASTS = ("INSERT INTO forecasts (question_id, user_id, created_at, rationale) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (question_id, user_id, created_at) DO NOTHING")
+_SQLITE_NEW = "SELECT id, question_id, user_id, created_at FROM forecasts WHERE id > ?"
+_SQLITE_PROBS = "INSERT INTO forecast_probabilities (forecast_id, option_id, probability) VALUES (?, ?, ?)"
+
+
+def write_sqlite(conn, stage: Stage, user_ids: array, start: int, end: int) -> int:
+    """Insert staged forecasts ``start:end`` through the driver's executemany (SQLite only), and
+    return how many were new. The write transaction must be IMMEDIATE: it alone inserts, and ids
+    only grow (AUTOINCREMENT), so the new rows are exactly those above the largest id before. This
+    is what keeps a large import's write transaction, the time the web server waits, short."""
+    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM forecasts").scalar()
+    rows, where = [], {}
+    for i in range(start, end):
+        stamp = from_micros(stage.at[i]).strftime(SQLITE_TIME)
+        uid = user_ids[stage.user[i]]
+        rows.append((stage.question[i], uid, stamp, stage.rationale[i]))
+        where[(stage.question[i], uid, stamp)] = i
+    conn.exec_driver_sql(_SQLITE_FORECASTS, rows)
+    new = conn.exec_driver_sql(_SQLITE_NEW, (before,)).all()
+    probs = []
+    for forecast_id, question_id, user_id, stamp in new:
+        i = where[(question_id, user_id, stamp)]
+        end_k = stage.offset[i + 1] if i + 1 < len(stage.offset) else len(stage.option)
+        probs.extend((forecast_id, stage.option[k], stage.prob[k]) for k in range(stage.offset[i], end_k))
+    if probs:
+        conn.exec_driver_sql(_SQLITE_PROBS, probs)
+    return len(new)
