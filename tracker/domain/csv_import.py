@@ -11,8 +11,9 @@ from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
     values = [{"question_id": f.question_id, "user_id": f.user_id, "created_at": f.created_at,
                "rationale": f.rationale} for f in forecasts]
     # Core statements on the session's connection: the ORM's bulk path costs more than the insert.
-    table, conn = Forecast.__table__, session.connection()
+    table, conn = cast(Table, Forecast.__table__), session.connection()
     columns = (table.c.id, table.c.question_id, table.c.user_id, table.c.created_at)
     if conn.dialect.name == "sqlite":
         # A plain executemany (several times faster than RETURNING row by row): this transaction
@@ -74,7 +75,7 @@ def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
         for option_id, p in by_key[(question_id, user_id, at)].probabilities.items()
     ]
     if probabilities:
-        conn.execute(insert(ForecastProbability.__table__), probabilities)
+        conn.execute(insert(cast(Table, ForecastProbability.__table__)), probabilities)
     return len(rows)
 
 
@@ -89,8 +90,8 @@ def ensure_users(session: Session, clock: Clock, spellings: list[str]) -> dict[s
     now = clock.now()
     created: set[str] = set()
     for spelling in spellings:
-        stmt = insert_fn(User).values(username=spelling, role="forecaster", is_demo=False, created_at=now)
-        stmt = stmt.on_conflict_do_nothing().returning(User.id)
+        stmt = (insert_fn(User).values(username=spelling, role="forecaster", is_demo=False, created_at=now)
+                .on_conflict_do_nothing().returning(User.id))
         if session.execute(stmt).scalar_one_or_none() is not None:
             created.add(spelling.lower())
     lowers = [s.lower() for s in spellings]

@@ -12,6 +12,8 @@ import math
 from array import array
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _USER_BITS, _TIME_BITS = 32, 53  # an exact packing: user index < 2**32, microseconds < 2**53
@@ -86,7 +88,7 @@ _SQLITE_NEW = "SELECT id, question_id, user_id, created_at FROM forecasts WHERE 
 _SQLITE_PROBS = "INSERT INTO forecast_probabilities (forecast_id, option_id, probability) VALUES (?, ?, ?)"
 
 
-def write_sqlite(conn, stage: Stage, user_ids: array, start: int, end: int) -> int:
+def write_sqlite(conn: Connection, stage: Stage, user_ids: array, start: int, end: int) -> int:
     """Insert staged forecasts ``start:end`` through the driver's executemany (SQLite only), and
     return how many were new. The write transaction must be IMMEDIATE: it alone inserts, and ids
     only grow (AUTOINCREMENT), so the new rows are exactly those above the largest id before. This
@@ -100,7 +102,7 @@ def write_sqlite(conn, stage: Stage, user_ids: array, start: int, end: int) -> i
         where[(stage.question[i], uid, stamp)] = i
     conn.exec_driver_sql(_SQLITE_FORECASTS, rows)
     new = conn.exec_driver_sql(_SQLITE_NEW, (before,)).all()
-    probs = []
+    probs: list[tuple[int, int, float]] = []
     for forecast_id, question_id, user_id, stamp in new:
         i = where[(question_id, user_id, stamp)]
         end_k = stage.offset[i + 1] if i + 1 < len(stage.offset) else len(stage.option)
