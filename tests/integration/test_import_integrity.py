@@ -115,3 +115,17 @@ def test_unreadable_csv_gets_line_and_column(runner, sessions, closed_question, 
     assert where in result.output, result.output
     assert "Traceback" not in result.output
     assert counts(sessions)[0] == 0
+
+
+def test_a_forecast_repeated_in_the_file_is_skipped_or_refused(runner, sessions, closed_question, tmp_path):
+    rows = ["q-2017,ann,2017-03-01T00:00:00Z,yes,0.5\n", "q-2017,bob,2017-03-01T00:00:00Z,yes,0.5\n",
+            "q-2017,ANN,2017-03-01T00:00:00Z,yes,0.5\n"]  # the same forecast again: skipped
+    result = runner.invoke(["import", "forecasts", str(write_file(tmp_path / "same.csv", rows))])
+    assert result.exit_code == 0, result.output
+    assert "2 forecasts added, 1 already stored" in result.output
+    rows = [row.replace("03-01", "04-01") for row in rows]  # a new moment, not stored yet
+    rows.append("q-2017,bob,2017-04-01T00:00:00Z,yes,0.6\n")  # bob again, differently: refused
+    result = runner.invoke(["import", "forecasts", str(write_file(tmp_path / "differs.csv", rows))])
+    assert result.exit_code == 1
+    assert "line 5, column forecast_at: bob already has a different forecast at 2017-04-01T00:00:00Z on line 3" \
+        in result.output

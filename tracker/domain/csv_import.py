@@ -260,15 +260,6 @@ class _Importer:
         probs = {q.options[k]: given[k] for k in q.options}
         lower = group.username.lower()
         user, micros = self.stage.user_index(group.username), to_micros(group.at)
-        earlier = self.stage.find(q.id, user, micros)
-        if earlier is not None:
-            if same(self.stage.probs(earlier), probs):
-                self.report.duplicates += 1
-            else:
-                self.error(group.first_line, "forecast_at",
-                           f"{group.username} already has a different forecast at {iso(group.at)} "
-                           f"on line {self.stage.line[earlier]}")
-            return
         user_id = self.users.get(lower)
         if user_id is not None:
             stored = self.stored(q.id).get((user_id, group.at))
@@ -287,6 +278,19 @@ class _Importer:
                 return
         self.stage.add(q.id, user, micros, probs, group.rationale, group.first_line)
         self.touched.add(q.id)
+
+    def check_repeats(self) -> None:
+        """A forecast repeated in the file is skipped when it is the same, refused when it differs."""
+        stage = self.stage
+        for earlier, later in stage.repeats():
+            if same(stage.probs(earlier), stage.probs(later)):
+                stage.skip[later] = 1
+                self.report.duplicates += 1
+            else:
+                name = stage.spellings[stage.user[later]]
+                self.error(stage.line[later], "forecast_at",
+                           f"{name} already has a different forecast at {iso(from_micros(stage.at[later]))} "
+                           f"on line {stage.line[earlier]}")
 
     def in_window(self, group: _Group, q: _QuestionInfo) -> bool:
         """A forecast counts only while its question was open: from opens_at to before closes_at."""
@@ -368,6 +372,7 @@ def check_forecasts(
         raise CsvImportError(importer.errors, importer.error_count) from None
     if group is not None:
         importer.finish(group)
+    importer.check_repeats()
     if importer.error_count:
         raise CsvImportError(importer.errors, importer.error_count)
     return importer
@@ -396,10 +401,10 @@ def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> Impor
         if conn.dialect.name == "sqlite":
             added = write_sqlite(conn, stage, ids, start, end)
             report.added += added
-            report.duplicates += end - start - added
+            report.duplicates += end - start - stage.skip[start:end].count(1) - added
             continue
         batch = [NewForecast(stage.question[i], ids[stage.user[i]], from_micros(stage.at[i]), stage.probs(i),
-                             stage.rationale[i]) for i in range(start, min(start + INSERT_BATCH, len(stage)))]
+                             stage.rationale(i)) for i in range(start, end) if not stage.skip[i]]
         added = insert_forecasts(session, batch)
         report.added += added
         report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
