@@ -53,7 +53,10 @@ def start_serve(settings, tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     while len(children(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(children(proc.pid)) == 2, "expected the scheduler and gunicorn"
-    time.sleep(1.5)  # let the scheduler run its first jobs
+    deadline = time.monotonic() + 60
+    while "scheduler started" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the scheduler has installed its signal handlers
+    assert "scheduler started" in log.read_text(), log.read_text()
     return proc, port, log
 
 
