@@ -15,7 +15,9 @@ branch_labels = None
 depends_on = None
 
 # Tables whose rows are never updated or deleted (forecasts are append-only; resolution is a list
-# of events). The triggers enforce it in the database, whatever code or person connects.
+# of events). The triggers enforce it in the database, whatever code or person connects. On SQLite a
+# later batch migration that copies one of these tables drops its triggers with the old table: such
+# a revision must create them again.
 APPEND_ONLY = ("forecasts", "forecast_probabilities", "resolution_events")
 PG_FUNCTION = "tracker_refuse_change"
 FORECAST_KEY = ["question_id", "user_id", "created_at"]
