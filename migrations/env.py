@@ -46,6 +46,25 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode copies a table and drops the old one; with foreign keys on, dropping a parent
+        # table fails (or cascades). SQLite ignores this pragma inside a transaction, so it is set
+        # before the migration's transaction begins, and the keys are checked after it.
+        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _configure_and_run(connection)
+        if sqlite:
+            problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.commit()
+            if problems:
+                raise RuntimeError(f"foreign keys broken by the migration: {problems[:5]}")
+    finally:
+        if sqlite:
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _configure_and_run(connection) -> None:
     # render_as_batch: SQLite cannot ALTER constraints, so revisions use batch (copy-and-move) mode.
     context.configure(
         connection=connection,

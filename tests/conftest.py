@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes
 from pathlib import Path
 
@@ -98,6 +99,32 @@ def db_dialect(database_url) -> str:
     return make_url(database_url).get_backend_name()
 
 
+APPEND_ONLY_TABLES = ("forecasts", "forecast_probabilities", "resolution_events")
+
+
+@contextmanager
+def append_only_lifted(conn) -> Iterator[None]:
+    """Maintenance by the schema's owner (tests only): inside one transaction, take the append-only
+    triggers off ``forecasts``, ``forecast_probabilities`` and ``resolution_events`` and put them
+    back. On SQLite the triggers are dropped and recreated from their stored SQL; on PostgreSQL they
+    are disabled with ALTER TABLE (TRUNCATE, which row triggers do not see, needs neither)."""
+    if conn.dialect.name == "sqlite":
+        triggers = conn.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+            "('forecasts', 'forecast_probabilities', 'resolution_events')")).all()
+        for name, _sql in triggers:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        yield
+        for _name, sql in triggers:
+            conn.exec_driver_sql(sql)
+        return
+    for table in APPEND_ONLY_TABLES:
+        conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+    yield
+    for table in APPEND_ONLY_TABLES:
+        conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+
+
 def empty_all_tables(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -105,8 +132,12 @@ def empty_all_tables(url: str) -> None:
             names = ", ".join(t.name for t in Base.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+            with append_only_lifted(conn):
+                for table in reversed(Base.metadata.sorted_tables):
+                    conn.execute(table.delete())
+            # AUTOINCREMENT keeps counting across tests otherwise; tests may rely on ids from 1.
+            if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+                conn.execute(text("DELETE FROM sqlite_sequence"))
     engine.dispose()
 
 

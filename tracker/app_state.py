@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .db import make_engine, make_session_factory
+from .db import make_engine, make_read_session_factory, make_session_factory
 
 
 @dataclass
@@ -18,12 +18,14 @@ class AppState:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    read_sessions: sessionmaker[Session]  # deferred on SQLite: GET requests and exports
 
 
 def build_state(settings: Settings, clock: Clock | None = None) -> AppState:
     """Create the engine and session factory for ``settings`` (no connection is opened yet)."""
     engine = make_engine(settings.database_url)
-    return AppState(settings, engine, make_session_factory(engine), clock or SystemClock())
+    return AppState(settings, engine, make_session_factory(engine), clock or SystemClock(),
+                    make_read_session_factory(engine))
 
 
 def init_state(app: Flask, settings: Settings, clock: Clock | None = None) -> AppState:

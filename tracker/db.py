@@ -2,11 +2,21 @@
 
 One transaction per request, CLI command or scheduled job: callers use :func:`transaction`, which
 commits once at the end or rolls back on error. SQLite is tuned so that the web server and the
-scheduler can share one file: WAL journal, a busy timeout, foreign keys on, and ``BEGIN IMMEDIATE``
-so that a writer takes its lock up front instead of failing half-way with "database is locked".
+scheduler can share one file: WAL journal, a busy timeout and foreign keys on.
+
+Two kinds of unit of work, chosen by the session factory:
+
+- writers (:func:`make_session_factory`) begin ``BEGIN IMMEDIATE`` on SQLite, so a writer takes
+  the write lock up front and waits its turn (busy timeout) instead of failing half-way when a
+  deferred read would have to upgrade;
+- readers (:func:`make_read_session_factory`: GET requests, exports) begin deferred: under WAL a
+  reader works from a snapshot and never blocks a writer, however slowly it streams.
+
+On PostgreSQL both are ordinary READ COMMITTED transactions.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY_OPTION = "tracker_read_only"  # an execution option: this unit of work only reads
+_HOLDS_WRITE_TURN = "tracker_holds_write_turn"  # connection.info flag
 
 
 def is_sqlite(url: str) -> bool:
@@ -43,6 +55,17 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    # Writers of one process queue on a lock, first come first served, before BEGIN IMMEDIATE.
+    # Left to SQLite alone, waiting threads poll the file lock with growing sleeps (up to 100 ms),
+    # so under 50 concurrent writers an unlucky one waits seconds while later ones get in; the lock
+    # makes the wait a fair queue. Other processes (the scheduler, an import) still meet at
+    # SQLite's lock and its busy timeout.
+    write_turn = threading.Lock()
+
+    def _end_turn(connection_info: dict) -> None:
+        if connection_info.pop(_HOLDS_WRITE_TURN, False):
+            write_turn.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised by every test
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (see the "begin" hook below).
@@ -56,13 +79,45 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # pragma: no cover
-        # IMMEDIATE takes the write lock at the start, so two processes never deadlock upgrading
-        # a read lock; the busy timeout then queues them.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer: IMMEDIATE takes the write lock at the start, so two processes never deadlock
+        # upgrading a read lock; the busy timeout then queues them. A reader: deferred, a snapshot.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not connection.info.get(_HOLDS_WRITE_TURN):
+            # Past the busy timeout, go on without the turn: SQLite's own lock still decides.
+            if write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                connection.info[_HOLDS_WRITE_TURN] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end_turn(connection.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection) -> None:  # pragma: no cover
+        _end_turn(connection.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection) -> None:  # pragma: no cover
+        _end_turn(connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:  # pragma: no cover
+        # A connection returned to the pool (or invalidated) mid-transaction never keeps the turn.
+        _end_turn(record.info)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that may write (``BEGIN IMMEDIATE`` on SQLite)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that only read: a deferred transaction on SQLite, which holds no
+    lock a writer waits for. (A write through one still works, but may fail with "database is
+    locked" if another writer committed since its snapshot: write through a writer.)"""
+    return sessionmaker(bind=engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
 
 
 @contextmanager

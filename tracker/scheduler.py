@@ -93,21 +93,23 @@ def run_lifecycle(state: AppState) -> dict:
 
 
 def run_prompts(state: AppState) -> dict:
-    """Record due prompts (one transaction), then email the ones this call inserted and store how
-    that went (a second transaction, after the first committed)."""
-    from .domain import prompts
+    """Record due prompts (one transaction), then email what the outbox holds: claim (a short
+    transaction), send with no transaction open, store the outcomes (a third transaction)."""
+    from .domain import outbox, prompts
 
     with transaction(state.sessions) as session:
         if not _job_lock(session, "prompts"):
             return {"skipped": "another scheduler holds the lock"}
         ids = prompts.create_due_prompts(session, state.clock, state.settings.prompt_every_days)
-        mails = prompts.prepare_mail(session, state.settings, ids)
-    # Committed: the prompts exist whatever happens to the email. No transaction is open while
-    # talking to the SMTP server, so a slow server never holds a database lock.
+    with transaction(state.sessions) as session:
+        claim = outbox.claim_due(session, state.clock)
+        mails = prompts.prepare_mail(session, state.settings, claim.ids)
+    # Committed: the claim is visible to any other scheduler. No transaction is open while talking
+    # to the SMTP server, so a slow server never holds a database lock.
     results = prompts.send_prompt_mail(state.settings, mails)
     if results:
         with transaction(state.sessions) as session:
-            prompts.record_delivery(session, state.clock, results)
+            outbox.complete(session, state.clock, claim, results)
     for prompt_id, (_emailed, delivery) in sorted(results.items()):
         log.info("prompt %s: %s", prompt_id, delivery)
     return {"prompts": len(ids), "emailed": sum(1 for ok, _ in results.values() if ok)}
@@ -188,13 +190,22 @@ def build_scheduler(state: AppState):
 
 def run_forever(state: AppState) -> None:
     """Run the scheduler until SIGTERM or Ctrl-C."""
+    from apscheduler.schedulers import SchedulerNotRunningError
+
     scheduler = build_scheduler(state)
+    stopping: list[int] = []
 
     def _stop(signum, _frame) -> None:
+        # Once: a second signal (a process group's SIGTERM and then the supervisor's) changes nothing.
+        if stopping:
+            return
+        stopping.append(signum)
         log.info("signal %s: stopping the scheduler", signum)
-        scheduler.shutdown(wait=False)
+        with contextlib.suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     log.info("scheduler started: jobs %s, intervals %s", ", ".join(JOB_IDS), job_intervals(state.settings))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()

@@ -137,6 +137,7 @@ def test_cookie_writes_need_csrf_token_writes_do_not(csrf_app, db_session, clock
     accepted = client.post("/api/v1/questions/rain/forecasts", json=body, headers={"X-CSRFToken": csrf})
     assert accepted.status_code == 201
     assert client.get("/api/v1/me").get_json()["auth"] == "session"
+    clock.advance(seconds=1)  # a forecaster's forecasts on one question are unique by time
     scripted = csrf_app.test_client().post("/api/v1/questions/rain/forecasts", json=body, headers=bearer(token))
     assert scripted.status_code == 201
 

@@ -148,8 +148,10 @@ def test_fast_entry_without_javascript_and_filters(client, sessions, decided, au
         assert refused.status_code == 400 and refused.json["error"]
     assert client.post("/q/mc-q/quick", data={"p": "50"}, headers={"Accept": "application/json"}).status_code == 400
     assert client.post("/q/early-q/quick", data={"p": "50"}, headers={"Accept": "application/json"}).status_code == 409
+    clock.advance(seconds=1)  # one forecaster's forecasts on a question are unique by time
     offsite = client.post("/q/open-q/quick", data={"p": "60", "next": "//evil.example/"})
     assert offsite.headers["Location"] == "/"
+    clock.advance(seconds=1)
     ok = client.post("/q/open-q/quick", data={"p": "55"}, headers={"Accept": "application/json"})
     assert ok.status_code == 200 and ok.json == {"saved": "55% yes", "percent": "55"}
     with sessions() as s:

@@ -59,3 +59,24 @@ def test_autogenerate_finds_no_difference(empty_url):
     finally:
         engine.dispose()
     assert diff == [], diff
+
+
+def test_head_keeps_case_insensitive_usernames_and_ids_never_reused(empty_url):
+    """Later revisions must not lose what 0002 added: a revision that copies ``users`` on SQLite
+    (a batch) silently dropped the lower(username) index and AUTOINCREMENT."""
+    upgrade(empty_url, "head")
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                index_sql = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE type='index' AND name='uq_users_username_lower'").scalar()
+                table_sql = {name: sql for name, sql in conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type='table' AND name IN ('users', 'forecasts')")}
+                assert all("AUTOINCREMENT" in sql for sql in table_sql.values()), table_sql
+            else:
+                index_sql = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname='uq_users_username_lower'").scalar()
+        assert index_sql is not None and "lower" in index_sql.lower() and "unique" in index_sql.lower()
+    finally:
+        engine.dispose()

@@ -1,5 +1,6 @@
 """Prompt email: sent over real SMTP (a local aiosmtpd server) after the commit, once per admin,
-only by the run that recorded the prompt; the outcome is stored on the prompt row."""
+through the outbox: claimed by one sender, retried with backoff while the server refuses, taken
+over when a sender died mid-send; the outcome is stored on the prompt row."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -66,15 +67,76 @@ def test_without_smtp_the_prompt_is_logged_and_still_in_the_inbox(state, caplog)
     assert "Will it rain?" in caplog.text
 
 
-def test_an_unreachable_smtp_server_is_recorded_and_not_retried(state, clock):
-    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+def test_an_unreachable_smtp_server_is_retried_until_it_comes_back(state, clock):
+    """The reproduction: with the server refusing connections the prompt was marked failed and
+    never retried after the server came back."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{port}")
     arrange(state.sessions)
     run_prompts(state)
     (prompt,) = all_prompts(state.sessions)
-    assert prompt.delivery.startswith("failed for 2 of 2") and "cannot connect" in prompt.delivery
-    assert prompt.emailed_at is None
-    clock.advance(hours=1)
-    assert run_prompts(state)["prompts"] == 0  # the prompt stays recorded once
+    assert prompt.mail_state == "pending" and prompt.attempts == 1 and prompt.emailed_at is None
+    assert prompt.delivery.startswith("retrying at 2026-11-25 12:01 UTC (attempt 1 of 8)")
+    assert "cannot connect" in prompt.delivery
+    assert run_prompts(state) == {"prompts": 0, "emailed": 0}  # not due again yet: backoff
+    clock.advance(minutes=1)
+    run_prompts(state)  # still refused: the wait doubles
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.attempts == 2 and prompt.next_attempt_at == NOW + timedelta(minutes=3)
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()  # the server is back
+    try:
+        clock.advance(minutes=2)
+        assert run_prompts(state) == {"prompts": 0, "emailed": 1}
+        clock.advance(hours=1)
+        assert run_prompts(state) == {"prompts": 0, "emailed": 0}  # sent once, never again
+    finally:
+        controller.stop()
+    assert sorted(r for _f, rcpt, _m in sink.messages for r in rcpt) == ["alice@example.org", "bea@example.org"]
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.mail_state == "sent" and prompt.attempts == 3 and prompt.delivery == "emailed to 2 admins"
+
+
+def test_a_sender_killed_mid_send_is_taken_over_after_the_claim_timeout(state, clock, smtp_sink):
+    """The reproduction: with the scheduler killed mid-send the prompt stayed "pending" forever.
+    A claim that was never completed (the process died after claiming) is taken over."""
+    from tracker.domain import outbox
+
+    sink, port = smtp_sink
+    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    arrange(state.sessions)
+    with state.sessions.begin() as s:
+        from tracker.domain.prompts import create_due_prompts
+
+        create_due_prompts(s, clock, 7)
+    with state.sessions.begin() as s:
+        dead = outbox.claim_due(s, clock)  # ... and then the process is killed: no send, no outcome
+    assert len(dead.ids) == 1
+    assert run_prompts(state)["emailed"] == 0  # claimed by someone else, not timed out yet
+    assert sink.messages == []
+    clock.advance(minutes=11)
+    assert run_prompts(state)["emailed"] == 1
+    assert len(sink.messages) == 2
+    with state.sessions.begin() as s:  # the dead sender's late outcome, if it ever came, is ignored
+        outbox.complete(s, clock, dead, {dead.ids[0]: (False, "failed for 2 of 2: late")})
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.mail_state == "sent" and prompt.attempts == 2
+
+
+def test_a_prompt_is_given_up_after_the_retry_limit(state, clock):
+    from tracker.domain import outbox
+
+    state.settings = replace(state.settings, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    arrange(state.sessions)
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        run_prompts(state)
+        clock.advance(hours=7)
+    (prompt,) = all_prompts(state.sessions)
+    assert prompt.mail_state == "failed" and prompt.attempts == outbox.MAX_ATTEMPTS
+    assert prompt.delivery.startswith(f"gave up after {outbox.MAX_ATTEMPTS} attempts")
 
 
 def test_smtp_login_is_used_when_the_url_has_credentials(state):
@@ -128,7 +190,7 @@ def test_required_starttls_is_not_skipped_silently(state, smtp_sink):
     arrange(state.sessions)
     run_prompts(state)
     (prompt,) = all_prompts(state.sessions)
-    assert "STARTTLS" in prompt.delivery and prompt.delivery.startswith("failed for 2 of 2")
+    assert "STARTTLS" in prompt.delivery and "failed for 2 of 2" in prompt.delivery
     assert sink.messages == []
 
 

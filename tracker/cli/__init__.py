@@ -11,6 +11,7 @@ import click
 
 from ..domain import DomainError
 from . import (
+    backup_cmds,
     csv_cmds,
     db_cmds,
     demo_cmds,
@@ -46,5 +47,5 @@ def main(ctx: click.Context) -> None:
 
 
 for _module in (db_cmds, questions_cmds, users_cmds, serve_cmds, lifecycle_cmds, scheduler_cmds,
-                scores_cmds, csv_cmds, demo_cmds, tokens_cmds):
+                scores_cmds, csv_cmds, demo_cmds, tokens_cmds, backup_cmds):
     _module.register(main)

@@ -44,9 +44,9 @@ class CliContext:
         return self.state.clock
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction for the whole command."""
-        with transaction(self.state.sessions) as session:
+    def transaction(self, read_only: bool = False) -> Iterator[Session]:
+        """One transaction for the whole command; ``read_only`` ones hold no write lock on SQLite."""
+        with transaction(self.state.read_sessions if read_only else self.state.sessions) as session:
             yield session
 
 

@@ -15,7 +15,7 @@ import click
 
 from ..domain import DomainError
 from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
-from ..domain.csv_import import CsvImportError, import_forecasts
+from ..domain.csv_import import CsvImportError, check_forecasts, write_forecasts
 from ..domain.scoreboards import ScoreFilter, check_question
 from .context import CliContext, pass_cli
 
@@ -54,7 +54,7 @@ def export_group() -> None:
 def export_scoreboard(cli: CliContext, tag: str | None, question: str | None, since, until, output: Path | None) -> None:
     """The scoreboard: one row per forecaster (same filters as /scoreboard.csv)."""
     filters = ScoreFilter(tag=tag, question=question, since=_date(since), until=_date(until))
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         try:
             check_question(session, question)
             filters.validate()
@@ -72,7 +72,7 @@ def _date(value) -> date | None:
 @pass_cli
 def export_scores(cli: CliContext, output: Path | None) -> None:
     """Stored per-question scores: one row per forecaster and resolved question."""
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         _write(iter_scores_csv(session), output)
 
 
@@ -83,7 +83,7 @@ def export_scores(cli: CliContext, output: Path | None) -> None:
 @pass_cli
 def export_forecasts(cli: CliContext, output: Path | None, include_open: bool) -> None:
     """Raw forecasts on questions no longer open: one row per forecast and option."""
-    with cli.transaction() as session:
+    with cli.transaction(read_only=True) as session:
         _write(iter_forecasts_csv(session, include_open=include_open), output)
 
 
@@ -94,8 +94,10 @@ def import_group() -> None:
 
 @import_group.command("forecasts")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allow-existing-users", is_flag=True,
+              help="Allow forecasts under accounts that have a password (a real forecaster's record).")
 @pass_cli
-def import_forecasts_cmd(cli: CliContext, file: Path) -> None:
+def import_forecasts_cmd(cli: CliContext, file: Path, allow_existing_users: bool) -> None:
     """Import raw forecasts from FILE (the `tracker export forecasts` format), all or nothing.
 
     Forecasters are created as needed, without a password. Forecasts already stored are skipped,
@@ -103,13 +105,18 @@ def import_forecasts_cmd(cli: CliContext, file: Path) -> None:
     """
     show_progress = sys.stderr.isatty()
     try:
-        with file.open("r", encoding="utf-8-sig", newline="") as fh, cli.transaction() as session:
+        # Checked in a read-only transaction (no write lock on SQLite however long the file), then
+        # written in one short write transaction: all or nothing, and the web server keeps writing.
+        with file.open("r", encoding="utf-8-sig", newline="") as fh, cli.transaction(read_only=True) as session:
             if show_progress:
-                with click.progressbar(length=os.path.getsize(file), label=f"Importing {file.name}",
+                with click.progressbar(length=os.path.getsize(file), label=f"Checking {file.name}",
                                        file=sys.stderr) as bar:
-                    report = import_forecasts(session, cli.clock, _counting(fh, bar))
+                    checked = check_forecasts(session, cli.clock, _counting(fh, bar),
+                                              allow_existing_users=allow_existing_users)
             else:
-                report = import_forecasts(session, cli.clock, fh)
+                checked = check_forecasts(session, cli.clock, fh, allow_existing_users=allow_existing_users)
+        with cli.transaction() as session:
+            report = write_forecasts(session, cli.clock, checked)
     except CsvImportError as exc:
         for line in str(exc).splitlines():
             click.echo(f"error: {file}: {line}", err=True)

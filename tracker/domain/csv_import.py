@@ -1,59 +1,38 @@
 """CSV import of raw forecasts in the export's format (see docs/csv.md), all or nothing.
 
 Every problem is reported with its line and column; nothing is written unless the whole file is
-valid. Forecasts go in with two executemany statements per batch (no ORM object per row).
+valid. The file is checked in one transaction (read-only) and written in another
+(:func:`check_forecasts`, :func:`write_forecasts`); the bulk writes are in :mod:`.bulk_insert`.
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, ensure_utc, iso
 from ..models import Forecast, ForecastProbability, Question, User
 from . import DomainError
+from .bulk_insert import NewForecast, ensure_users, insert_forecasts
 from .csv_export import FORECAST_COLUMNS, format_number, restore
+from .csv_reading import CsvFormatError, csv_records
 from .forecasts import SUM_TOLERANCE
+from .import_stage import Stage, from_micros, same, to_micros, write_sqlite
 from .questions import find_question
-from .users import create_user, validate_username
+from .users import validate_username
 
 MAX_REPORTED_ERRORS = 25
-INSERT_BATCH = 2000
+INSERT_BATCH = 10_000
 REQUIRED_IMPORT_COLUMNS = FORECAST_COLUMNS[:5]
 
-
-# --- bulk insert (shared with the demo) ----------------------------------------------------
-
-@dataclass
-class NewForecast:
-    question_id: int
-    user_id: int
-    created_at: datetime
-    probabilities: dict[int, float]  # option id -> probability
-    rationale: str = ""
-
-
-def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> None:
-    """Insert many forecasts with two executemany statements (no ORM object per row)."""
-    if not forecasts:
-        return
-    session.flush()
-    stmt = insert(Forecast).returning(Forecast.id, sort_by_parameter_order=True)
-    ids = session.scalars(stmt, [
-        {"question_id": f.question_id, "user_id": f.user_id, "created_at": f.created_at, "rationale": f.rationale}
-        for f in forecasts
-    ]).all()
-    session.execute(insert(ForecastProbability), [
-        {"forecast_id": forecast_id, "option_id": option_id, "probability": p}
-        for forecast_id, f in zip(ids, forecasts, strict=True)
-        for option_id, p in f.probabilities.items()
-    ])
+__all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "import_forecasts",
+           "insert_forecasts", "write_forecasts"]
 
 
 # --- import --------------------------------------------------------------------------------
@@ -84,6 +63,8 @@ class _QuestionInfo:
     kind: str
     status: str
     options: dict[str, int]  # key -> option id, in position order
+    opens_at: datetime
+    closes_at: datetime
 
 
 @dataclass
@@ -106,17 +87,22 @@ _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 class _Importer:
-    def __init__(self, session: Session, clock: Clock) -> None:
+    def __init__(self, session: Session, clock: Clock, allow_existing_users: bool = False) -> None:
         self.session, self.clock, self.now = session, clock, clock.now()
+        self.allow_existing_users = allow_existing_users
         self.errors: list[str] = []
         self.error_count = 0
         self.report = ImportReport()
         self.questions: dict[str, _QuestionInfo | None] = {}
-        self.users = {name.lower(): uid for uid, name in session.execute(select(User.id, User.username))}
-        self.new_users: dict[str, str] = {}  # lower -> spelling, created when first needed
+        self.users: dict[str, int] = {}
+        self.web_accounts: set[str] = set()  # accounts with a password: real people's track records
+        for uid, name, has_password in session.execute(
+                select(User.id, User.username, User.password_hash.is_not(None))):
+            self.users[name.lower()] = uid
+            if has_password:
+                self.web_accounts.add(name.lower())
         self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
-        self.seen: dict[tuple[int, str, datetime], tuple[int, dict[int, float]]] = {}
-        self.pending: list[tuple[str, NewForecast]] = []
+        self.stage = Stage()
         self.touched: set[int] = set()
 
     def error(self, line: int, column: str, problem: str) -> None:
@@ -128,7 +114,7 @@ class _Importer:
         if slug not in self.questions:
             q = find_question(self.session, slug)
             self.questions[slug] = None if q is None else _QuestionInfo(
-                q.id, q.kind, q.status, {o.key: o.id for o in q.options})
+                q.id, q.kind, q.status, {o.key: o.id for o in q.options}, q.opens_at, q.closes_at)
         return self.questions[slug]
 
     def parse_row(self, line: int, cells: dict[str, str], group: _Group) -> None:
@@ -205,35 +191,55 @@ class _Importer:
                        f"the probabilities of this forecast (lines {group.first_line}-{group.last_line}) "
                        f"sum to {format_number(total)}, not 1")
             return
+        if not self.in_window(group, q):
+            return
         probs = {q.options[k]: given[k] for k in q.options}
         lower = group.username.lower()
-        seen_key = (q.id, lower, group.at)
-        if seen_key in self.seen:
-            earlier, earlier_probs = self.seen[seen_key]
-            if _same(earlier_probs, probs):
-                self.report.duplicates += 1
-            else:
-                self.error(group.first_line, "forecast_at",
-                           f"{group.username} already has a different forecast at {iso(group.at)} "
-                           f"on line {earlier}")
-            return
-        self.seen[seen_key] = (group.first_line, probs)
+        user, micros = self.stage.user_index(group.username), to_micros(group.at)
         user_id = self.users.get(lower)
         if user_id is not None:
             stored = self.stored(q.id).get((user_id, group.at))
             if stored is not None:
-                if _same(stored, probs):
+                if same(stored, probs):
                     self.report.duplicates += 1
                 else:
                     self.error(group.first_line, "forecast_at",
                                f"a different forecast by {group.username} at {iso(group.at)} is already stored")
                 return
-        elif lower not in self.new_users:
-            self.new_users[lower] = group.username
-        self.pending.append((lower, NewForecast(q.id, 0, group.at, probs, group.rationale)))
+            if lower in self.web_accounts and not self.allow_existing_users:
+                # A new forecast under a real account would back-date that person's track record.
+                self.error(group.first_line, "forecaster",
+                           f"{group.username!r} is an existing account with a password; adding forecasts to "
+                           "it needs --allow-existing-users")
+                return
+        self.stage.add(q.id, user, micros, probs, group.rationale, group.first_line)
         self.touched.add(q.id)
-        if len(self.pending) >= INSERT_BATCH:
-            self.flush()
+
+    def check_repeats(self) -> None:
+        """A forecast repeated in the file is skipped when it is the same, refused when it differs."""
+        stage = self.stage
+        for earlier, later in stage.repeats():
+            if same(stage.probs(earlier), stage.probs(later)):
+                stage.skip[later] = 1
+                self.report.duplicates += 1
+            else:
+                name = stage.spellings[stage.user[later]]
+                self.error(stage.line[later], "forecast_at",
+                           f"{name} already has a different forecast at {iso(from_micros(stage.at[later]))} "
+                           f"on line {stage.line[earlier]}")
+
+    def in_window(self, group: _Group, q: _QuestionInfo) -> bool:
+        """A forecast counts only while its question was open: from opens_at to before closes_at."""
+        assert group.at is not None
+        if q.status == "annulled":
+            self.error(group.first_line, "question", f"{group.key[0]!r} is annulled: it takes no forecasts")
+            return False
+        if not q.opens_at <= group.at < q.closes_at:
+            self.error(group.first_line, "forecast_at",
+                       f"{iso(group.at)} is outside the question's window "
+                       f"({iso(q.opens_at)} to before {iso(q.closes_at)})")
+            return False
+        return True
 
     def stored(self, question_id: int) -> dict[tuple[int, datetime], dict[int, float]]:
         """Forecasts already in the database for one question, loaded once."""
@@ -250,49 +256,44 @@ class _Importer:
             self.existing[question_id] = found
         return self.existing[question_id]
 
-    def flush(self) -> None:
-        """Write queued forecasts, unless the file has already shown an error (nothing is kept then)."""
-        if self.error_count or not self.pending:
-            self.pending.clear()
-            return
-        for lower, spelling in list(self.new_users.items()):
-            user = create_user(self.session, self.clock, spelling, None)
-            self.users[lower] = user.id
-            self.report.users_created.append(user.username)
-        self.new_users.clear()
-        batch = []
-        for lower, forecast in self.pending:
-            forecast.user_id = self.users[lower]
-            batch.append(forecast)
-        insert_forecasts(self.session, batch)
-        self.report.added += len(batch)
-        self.pending.clear()
-
-
-def _same(a: dict[int, float], b: dict[int, float]) -> bool:
-    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=0.0, abs_tol=1e-12) for k in a)
-
 
 def import_forecasts(
     session: Session,
     clock: Clock,
     lines: Iterable[str],
     on_row: Callable[[], None] | None = None,
+    allow_existing_users: bool = False,
 ) -> ImportReport:
-    """Import raw forecasts in the export's format, all or nothing.
+    """Check and write in one transaction: :func:`check_forecasts` then :func:`write_forecasts`."""
+    return write_forecasts(session, clock, check_forecasts(session, clock, lines, on_row, allow_existing_users))
+
+
+def check_forecasts(
+    session: Session,
+    clock: Clock,
+    lines: Iterable[str],
+    on_row: Callable[[], None] | None = None,
+    allow_existing_users: bool = False,
+) -> _Importer:
+    """Read and check a file in the export's format; write nothing (a read-only transaction will do).
 
     Rows of one forecast (same question, forecaster and forecast_at) must be consecutive, as the
-    export writes them. Forecasters are created as needed without a password. Exact duplicates of
-    stored forecasts are skipped, so importing the same file twice changes nothing. Raises
-    :class:`CsvImportError` naming the line and column of every problem (the caller rolls back).
-    Afterwards the affected resolved questions are rescored.
+    export writes them. Exact duplicates of stored forecasts are skipped, so importing the same file
+    twice changes nothing. A forecast must fall inside its question's window (opens_at to before
+    closes_at), not in the future, not on an annulled question; forecasts under an account that has
+    a password need ``allow_existing_users``. Raises :class:`CsvImportError` naming the line and
+    column of every problem. The result goes to :func:`write_forecasts`.
     """
-    importer = _Importer(session, clock)
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        raise CsvImportError(["line 1, column -: the file is empty (expected a header row)"])
-    names = [h.strip().lstrip("\ufeff").lower() for h in header]
+    importer = _Importer(session, clock, allow_existing_users)
+    names: list[str] = []
+    records = csv_records(lines, names)
+    try:
+        _line, header = next(records)
+    except StopIteration:
+        raise CsvImportError(["line 1, column -: the file is empty (expected a header row)"]) from None
+    except CsvFormatError as exc:
+        raise CsvImportError([str(exc)]) from None
+    names.extend(h.strip().lstrip("\ufeff").lower() for h in header)
     for column in REQUIRED_IMPORT_COLUMNS:
         if column not in names:
             importer.error(1, column, "is missing from the header row "
@@ -300,9 +301,66 @@ def import_forecasts(
     if importer.error_count:
         raise CsvImportError(importer.errors, importer.error_count)
     index = {name: i for i, name in reversed(list(enumerate(names)))}
+    try:
+        group = _read_groups(importer, records, names, index, on_row)
+    except CsvFormatError as exc:
+        importer.error(exc.line, exc.column, str(exc).split(": ", 1)[1])
+        raise CsvImportError(importer.errors, importer.error_count) from None
+    if group is not None:
+        importer.finish(group)
+    importer.check_repeats()
+    if importer.error_count:
+        raise CsvImportError(importer.errors, importer.error_count)
+    return importer
+
+
+def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> ImportReport:
+    """Write what :func:`check_forecasts` accepted, in the caller's (write) transaction: create the
+    new forecasters, insert the forecasts (each stored once, whatever a concurrent import does),
+    rescore the resolved questions they touch."""
+    report, stage = checked.report, checked.stage
+    new_names = [name for name in stage.spellings if name.lower() not in checked.users]
+    made = ensure_users(session, clock, new_names)
+    if not checked.allow_existing_users and made:
+        # Registered through the web while the file was being checked: now a real account.
+        real = session.scalars(select(User.username).where(
+            User.id.in_([uid for uid, created in made.values() if not created]), User.password_hash.is_not(None)))
+        taken = sorted(real)
+        if taken:
+            raise CsvImportError([f"line -, column forecaster: {name!r} registered while the file was being "
+                                  "checked; adding forecasts to it needs --allow-existing-users" for name in taken])
+    ids = array("q", (checked.users.get(name.lower()) or made[name.lower()][0] for name in stage.spellings))
+    report.users_created.extend(name for name in new_names if made[name.lower()][1])
+    conn = session.connection()
+    for start in range(0, len(stage), INSERT_BATCH):
+        end = min(start + INSERT_BATCH, len(stage))
+        if conn.dialect.name == "sqlite":
+            added = write_sqlite(conn, stage, ids, start, end)
+            report.added += added
+            report.duplicates += end - start - stage.skip[start:end].count(1) - added
+            continue
+        batch = [NewForecast(stage.question[i], ids[stage.user[i]], from_micros(stage.at[i]), stage.probs(i),
+                             stage.rationale(i)) for i in range(start, end) if not stage.skip[i]]
+        added = insert_forecasts(session, batch)
+        report.added += added
+        report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
+    session.flush()
+    resolved = session.scalars(
+        select(Question.id).where(Question.id.in_(checked.touched), Question.status == "resolved")
+    ).all()
+    if resolved:
+        from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
+
+        rescore_questions(session, clock, sorted(resolved))
+        report.rescored = sorted(resolved)
+    return report
+
+
+def _read_groups(importer: _Importer, records, names: list[str], index: dict[str, int],
+                 on_row: Callable[[], None] | None) -> _Group | None:
+    """Check every row, finishing each forecast as the next begins; return the last, unfinished."""
     group: _Group | None = None
-    for cells in reader:
-        line = reader.line_num
+    for line, cells in records:
         if on_row is not None:
             on_row()
         if not any(c.strip() for c in cells):
@@ -321,18 +379,4 @@ def import_forecasts(
             group = _Group(key=key, first_line=line)
         group.last_line = line
         importer.parse_row(line, row, group)
-    if group is not None:
-        importer.finish(group)
-    if importer.error_count:
-        raise CsvImportError(importer.errors, importer.error_count)
-    importer.flush()
-    session.flush()
-    resolved = session.scalars(
-        select(Question.id).where(Question.id.in_(importer.touched), Question.status == "resolved")
-    ).all()
-    if resolved:
-        from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
-
-        rescore_questions(session, clock, sorted(resolved))
-        importer.report.rescored = sorted(resolved)
-    return importer.report
+    return group

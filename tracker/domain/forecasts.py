@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..clock import Clock
@@ -128,8 +129,16 @@ def submit_forecast(
     forecast.probabilities = [
         ForecastProbability(option_id=o.id, probability=clean[o.key]) for o in question.options
     ]
-    session.add(forecast)
-    session.flush()
+    try:
+        # A savepoint: two submissions by one forecaster in the same microsecond (a double click
+        # racing itself) break the unique (question, forecaster, time) key; the second is refused
+        # as a conflict and the request's transaction stays usable.
+        with session.begin_nested():
+            session.add(forecast)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("A forecast of yours on this question was stored at this same moment; "
+                       "nothing else was saved. Reload the page to see it.") from None
     return forecast
 
 

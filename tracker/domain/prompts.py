@@ -12,8 +12,9 @@ process inserts nothing. Only the latest due step is created: a scheduler that w
 records one prompt for the step due now, not a burst of stale ones (the earlier steps are skipped
 for good). When ``resolve_by`` equals ``closes_at`` the first prompt is therefore step 1.
 
-Email goes out after the commit that recorded the prompt, and only from the process whose insert
-created the row (the ids returned by :func:`create_due_prompts`); the outcome is stored on the row.
+Email goes out after the commit that recorded the prompt, through the outbox
+(:mod:`tracker.domain.outbox`): one sender claims it, retries with backoff until it is sent, and a
+sender killed mid-send is taken over; the outcome is stored on the row and shown in the inbox.
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[
         prompt_id = _insert_once(session, {
             "question_id": question.id, "step": step, "due_at": due_at,
             "message": prompt_message(question, step, due_at, every_days), "created_at": now,
-            "delivery": "pending",
+            "delivery": "pending", "mail_state": "pending", "next_attempt_at": now, "attempts": 0,
         })
         if prompt_id is not None:
             inserted.append(prompt_id)
@@ -189,15 +190,3 @@ def send_prompt_mail(settings: Settings, mails: list[PromptMail]) -> dict[int, t
             text = f"emailed to {len(sent)} admin{'s' if len(sent) != 1 else ''}"
         results[mail.prompt_id] = (bool(sent), text)
     return results
-
-
-def record_delivery(session: Session, clock: Clock, results: dict[int, tuple[bool, str]]) -> None:
-    """Store how each prompt's email went (``emailed_at`` set when at least one admin got it)."""
-    now = clock.now()
-    for prompt_id, (emailed, delivery) in results.items():
-        prompt = session.get(Prompt, prompt_id)
-        if prompt is None:
-            continue
-        prompt.delivery = delivery[:200]
-        if emailed:
-            prompt.emailed_at = now

@@ -17,6 +17,8 @@ from ..clock import Clock
 from ..models import Forecast, Question, QuestionOption, QuestionTag
 from .lifecycle import record_status_change, scheduled_status, sync_time_status
 from .question_files import BankError, QuestionSpec, parse_question_file, read_bank
+from .reschedule import TIME_FIELDS, Reschedule, in_play, refusal, time_changes
+from .reschedule import record as record_reschedule
 
 __all__ = ["BankError", "LoadReport", "QuestionSpec", "apply_specs", "load_directory", "parse_question_file", "read_bank"]
 
@@ -32,12 +34,15 @@ def _forecast_count(session: Session, question_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Forecast).where(Forecast.question_id == question_id)) or 0
 
 
-def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_demo: bool = False) -> LoadReport:
+def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_demo: bool = False,
+                reschedule: Reschedule | None = None) -> LoadReport:
     """Insert or update questions by slug. Refuses (raising, so the caller rolls back) to change the
-    options of a question that already has forecasts."""
+    options of a question that already has forecasts, or the times of one with forecasts or a
+    resolution unless ``reschedule`` allows it (then audited and rescored in this transaction)."""
     now = clock.now()
     report = LoadReport()
     errors: list[str] = []
+    rescore: list[int] = []
     existing = {q.slug: q for q in session.scalars(select(Question).where(Question.slug.in_([s.slug for s in specs])))}
     for spec in specs:
         question = existing.get(spec.slug)
@@ -59,8 +64,16 @@ def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_de
                 "cannot change (create a new question instead)"
             )
             continue
+        changes = time_changes(question, {n: getattr(spec, n) for n in TIME_FIELDS})
+        why = in_play(session, question) if changes else None
+        if why is not None and reschedule is None:
+            errors.append(f"{spec.path}: {refusal(spec.slug, changes, why)}")
+            continue
         before = _snapshot(question)
         _copy_fields(question, spec)
+        if why is not None and reschedule is not None:
+            record_reschedule(session, question, changes, reschedule, now)
+            rescore.append(question.id)
         if options_change:
             question.options.clear()
             session.flush()
@@ -78,6 +91,10 @@ def apply_specs(session: Session, clock: Clock, specs: list[QuestionSpec], is_de
     if errors:
         raise BankError(errors)
     session.flush()
+    if rescore:
+        from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
+
+        rescore_questions(session, clock, rescore)
     return report
 
 
@@ -93,6 +110,7 @@ def _snapshot(question: Question) -> tuple:
             question.source_quote, question.source_passage, tuple(question.tag_names))
 
 
-def load_directory(session: Session, clock: Clock, directory: Path, is_demo: bool = False) -> LoadReport:
+def load_directory(session: Session, clock: Clock, directory: Path, is_demo: bool = False,
+                   reschedule: Reschedule | None = None) -> LoadReport:
     """Validate all files in ``directory``, then insert or update them (nothing is written on error)."""
-    return apply_specs(session, clock, read_bank(directory), is_demo=is_demo)
+    return apply_specs(session, clock, read_bank(directory), is_demo=is_demo, reschedule=reschedule)

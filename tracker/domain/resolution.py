@@ -251,6 +251,8 @@ def audit_log(session: Session, question: Question) -> list[AuditEntry]:
     for change in changes:
         summary = (f"Status {change.from_status} → {change.to_status}" if change.from_status
                    else f"Created as {change.to_status}")
+        if change.from_status == change.to_status:
+            summary = "Times changed"  # a reschedule (see domain/reschedule.py)
         entries.append((change.created_at, 1, change.id, AuditEntry(
             at=change.created_at, kind="status", actor_name=change.actor_name, summary=summary,
             note=change.reason,

@@ -10,6 +10,7 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
@@ -107,19 +108,27 @@ def create_user(
         validate_password(password, username)
     if role not in ("forecaster", "admin"):
         raise DomainError(f"unknown role {role!r}", field="role")
+    # Hash before the first query: on SQLite that query takes the write lock, which no one should
+    # hold through tens of milliseconds of argon2.
+    password_hash = hash_password(password) if password is not None else None
     if find_user(session, username) is not None:
         raise Conflict(f"The username {username!r} is taken.", field="username")
     email = validate_email(email)
     user = User(
         username=username,
         email=email,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=password_hash,
         role=role,
         is_demo=is_demo,
         created_at=clock.now(),
     )
-    session.add(user)
-    session.flush()
+    try:
+        # A savepoint: a concurrent registration of the same name in any case loses to the
+        # unique lower(username) index here, and the request's transaction stays usable.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(f"The username {username!r} is taken.", field="username") from None
     return user
 
 

@@ -3,17 +3,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
 
 
 class Forecast(Base):
-    """One submission. Never updated or deleted: an update is a new row."""
+    """One submission. Never updated or deleted: an update is a new row.
+
+    The database enforces both: one forecast per (question, forecaster, time), so concurrent imports
+    of one file store each row once, and triggers refuse UPDATE and DELETE (migration 0002). Ids are
+    never reused (AUTOINCREMENT on SQLite), so a row deleted by hand never lends its id, and its
+    leftover probability rows, to the next forecast.
+    """
 
     __tablename__ = "forecasts"
-    __table_args__ = (Index("ix_forecasts_question_user_time", "question_id", "user_id", "created_at"),)
+    __table_args__ = (
+        UniqueConstraint("question_id", "user_id", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="RESTRICT"))

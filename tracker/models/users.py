@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime
@@ -13,7 +13,10 @@ ROLES = ("forecaster", "admin")
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('forecaster', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('forecaster', 'admin')", name="role"),
+        {"sqlite_autoincrement": True},  # ids are never reused
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -51,3 +54,8 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"
+
+
+# 'Alice' and 'alice' are one account, in the schema too: a registration race ends in a unique
+# violation (answered 409 "taken"), never in two accounts.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)

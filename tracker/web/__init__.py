@@ -6,15 +6,17 @@ puts a field's error beside the field with :func:`form_error` instead.
 """
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, render_template, request
+from flask import session as flask_session
 from flask_login import LoginManager, current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..app_state import state
 from ..domain import DomainError
@@ -27,10 +29,20 @@ login_manager.login_message = "Please log in to see this page."
 login_manager.login_message_category = "info"
 
 
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# POSTs that read first and rarely write: logging in checks an argon2 hash (tens of milliseconds of
+# CPU), and holding SQLite's write lock through it queued every other writer behind each login. Its
+# one write (upgrading an old hash) upgrades the deferred transaction when it is needed.
+READ_FIRST_ENDPOINTS = frozenset({"auth.login"})
+
+
 def db() -> Session:
-    """The request's session: opened on first use, committed once after a successful response."""
+    """The request's session: opened on first use, committed once after a successful response.
+    GET requests only read (a deferred transaction on SQLite, blocking no writer); other methods
+    may write (``BEGIN IMMEDIATE``: they take the write lock up front and wait their turn)."""
     if "db_session" not in g:
-        g.db_session = state().sessions()
+        reads = request.method in READ_METHODS or request.endpoint in READ_FIRST_ENDPOINTS
+        g.db_session = (state().read_sessions if reads else state().sessions)()
     return g.db_session
 
 
@@ -88,6 +100,12 @@ def init_web(app: Flask) -> None:
     limiter = init_limits(app, settings)
     init_api(app, limiter, settings.api_rate_limit)
 
+    @app.before_request
+    def _remember_cookie_session() -> None:
+        # What the signed cookie held when the request began: restored if the request fails, so a
+        # flash ("Forecast saved") or a login never outlives a transaction that did not commit.
+        g.cookie_session_before = copy.deepcopy(dict(flask_session))
+
     @app.after_request
     def _commit(response):
         # One transaction per request: commit only what a successful request did; a refused or
@@ -99,8 +117,13 @@ def init_web(app: Flask) -> None:
                     session.commit()
                 else:
                     session.rollback()
+            except Exception:
+                session.rollback()
+                raise  # handled by _server_error: the app's error page, the cookie unchanged
             finally:
                 session.close()
+        if response.status_code >= 500:
+            _restore_cookie_session()
         return response
 
     @app.teardown_request
@@ -128,6 +151,23 @@ def init_web(app: Flask) -> None:
             message = f"Too many requests (the limit is {message}); retry after Retry-After seconds."
         return _error_page(error.code or 500, message, headers=headers)
 
+    @app.errorhandler(InternalServerError)
+    def _server_error(error: InternalServerError):
+        # Roll back first: rendering the page may query (the logged-in user), and a session left
+        # in a failed transaction would raise again (PendingRollbackError) inside this handler.
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+        _restore_cookie_session()
+        g.pop("_login_user", None)  # loaded by the failed session (expired now): load it afresh
+        try:
+            return _error_page(500, "Something went wrong on our side; nothing was saved. Please try again.")
+        except Exception:  # the database itself may be what failed: still the app's own page
+            app.logger.exception("the error page could not be rendered in full")
+            g._login_user = login_manager.anonymous_user()
+            return _error_page(500, "Something went wrong on our side; nothing was saved. Please try again.")
+
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         return _error_page(error.status, str(error), error.field, domain_error=error)
@@ -137,6 +177,17 @@ def init_web(app: Flask) -> None:
     # One limiter for the whole app: the account forms' limits (per address and per account) and
     # the API's (per token) share its storage and its on/off switch.
     limit_views(app, limiter)
+
+
+def _restore_cookie_session() -> None:
+    """Put the cookie session back as the request found it (flashes, login) and forget the user
+    this request may have logged in."""
+    before = g.get("cookie_session_before")
+    if before is None or dict(flask_session) == before:
+        return
+    flask_session.clear()
+    flask_session.update(before)
+    g.pop("_login_user", None)
 
 
 def _wants_json() -> bool:

@@ -117,7 +117,9 @@ def _csv_response(make_lines, filename: str) -> Response:
     request's session is committed and closed before a streamed body is sent)."""
 
     def generate() -> Iterator[bytes]:
-        session = state().sessions()
+        # A reader: on SQLite a deferred transaction (a WAL snapshot), so a slow download never
+        # holds a lock that forecasts wait for.
+        session = state().read_sessions()
         try:
             for line in make_lines(session):
                 yield line.encode("utf-8")

@@ -1,0 +1,131 @@
+"""Imports under concurrency and bad input (issue 15, items 1 and 7): two concurrent
+``tracker import forecasts`` processes store each row once; forecasts outside the question's
+window, on annulled questions or under real accounts are refused; unreadable CSV gets a line and
+column."""
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import make_question, make_user
+from tests.processes import tracker, tracker_env
+from tracker.models import Forecast, ForecastProbability, User
+
+OPENS = datetime(2017, 2, 6, tzinfo=UTC)
+CLOSES = datetime(2017, 12, 31, tzinfo=UTC)
+HEADER = "question,forecaster,forecast_at,option,probability\n"
+
+
+def at(minutes: int) -> str:
+    return (OPENS + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_file(path: Path, rows: list[str]) -> Path:
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def closed_question(sessions):
+    with sessions() as session:
+        make_question(session, "q-2017", OPENS, CLOSES, status="closed")
+        session.commit()
+
+
+def counts(sessions) -> tuple[int, int, int]:
+    with sessions() as session:
+        return (session.scalar(select(func.count()).select_from(Forecast)) or 0,
+                session.scalar(select(func.count()).select_from(ForecastProbability)) or 0,
+                session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+@pytest.mark.slow
+def test_two_concurrent_imports_store_each_forecast_once(settings, sessions, closed_question, tmp_path):
+    forecasts, users = 6000, 40
+    rows = [f"q-2017,user{i % users},{at(i)},yes,0.{i % 9 + 1}\n" for i in range(forecasts)]
+    path = write_file(tmp_path / "forecasts.csv", rows)
+    env = tracker_env(settings.database_url, tmp_path)
+    procs = [tracker(["import", "forecasts", str(path)], env) for _ in range(2)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    assert counts(sessions) == (forecasts, 2 * forecasts, users)
+    # Together the two reports account for every row exactly once.
+    added = sum(int(out.split(": ")[1].split(" forecasts added")[0]) for out, _ in outputs)
+    assert added == forecasts, outputs
+
+
+def test_forecasts_outside_the_window_in_the_future_or_on_annulled_questions_are_refused(
+        runner, sessions, clock, closed_question, tmp_path):
+    with sessions() as session:
+        make_question(session, "annulled", OPENS, CLOSES, status="annulled")
+        make_question(session, "open-q", OPENS, clock.now() + timedelta(days=30), status="open")
+        session.commit()
+    path = write_file(tmp_path / "bad.csv", [
+        "q-2017,old,2001-03-01T00:00:00Z,yes,0.5\n",       # before the question opened
+        "q-2017,late,2018-01-02T00:00:00Z,yes,0.5\n",      # after its close
+        f"q-2017,edge,{CLOSES:%Y-%m-%dT%H:%M:%SZ},yes,0.5\n",  # at the close: forecasting had ended
+        "annulled,xavier,2017-03-01T00:00:00Z,yes,0.5\n",
+        "open-q,future,2099-01-01T00:00:00Z,yes,0.5\n",
+    ])
+    result = runner.invoke(["import", "forecasts", str(path)])
+    assert result.exit_code == 1
+    for line, column in ((2, "forecast_at"), (3, "forecast_at"), (4, "forecast_at"), (5, "question"),
+                         (6, "forecast_at")):
+        assert f"line {line}, column {column}" in result.output, result.output
+    assert "2001-03-01T00:00:00Z is outside the question's window" in result.output
+    assert "annulled" in result.output and "in the future" in result.output
+    assert counts(sessions) == (0, 0, 0)
+
+
+def test_existing_web_account_needs_allow_existing_users(runner, sessions, clock, tmp_path):
+    with sessions() as session:
+        make_question(session, "open-q", OPENS, clock.now() + timedelta(days=30), status="open")
+        make_user(session, "Alice")  # has a password: a real forecaster
+        make_user(session, "imported", password=None)
+        session.commit()
+    path = write_file(tmp_path / "f.csv", ["open-q,alice,2017-03-01T00:00:00Z,yes,0.9\n",
+                                           "open-q,imported,2017-03-01T00:00:00Z,yes,0.2\n"])
+    result = runner.invoke(["import", "forecasts", str(path)])
+    assert result.exit_code == 1
+    assert "line 2, column forecaster: 'alice' is an existing account with a password" in result.output
+    assert "--allow-existing-users" in result.output
+    assert counts(sessions)[0] == 0
+    result = runner.invoke(["import", "forecasts", "--allow-existing-users", str(path)])
+    assert result.exit_code == 0, result.output
+    assert counts(sessions)[0] == 2
+
+
+@pytest.mark.parametrize(("content", "where"), [
+    (HEADER + "q-2017,bob,2017-03-01T00:00:00Z,yes,0.5\n" + 'q-2017,"' + "x" * (csv.field_size_limit() + 10)
+     + '",2017-03-01T00:00:00Z,yes,0.5\n', "line 3, column forecaster: a field longer than"),
+    (HEADER + "q-2017,bob,2017-03-01T00:00:00Z,yes,0.5\nq-2017,bob,2017-03-02T00:00:00Z,y\0es,0.5\n",
+     "line 3, column option: contains a NUL byte"),
+    ("question,forecaster,forecast_at,option,probab\0ility\n", "line 1, column 5: contains a NUL byte"),
+])
+def test_unreadable_csv_gets_line_and_column(runner, sessions, closed_question, tmp_path, content, where):
+    path = tmp_path / "broken.csv"
+    path.write_text(content, encoding="utf-8")
+    result = runner.invoke(["import", "forecasts", str(path)])
+    assert result.exit_code == 1
+    assert where in result.output, result.output
+    assert "Traceback" not in result.output
+    assert counts(sessions)[0] == 0
+
+
+def test_a_forecast_repeated_in_the_file_is_skipped_or_refused(runner, sessions, closed_question, tmp_path):
+    rows = ["q-2017,ann,2017-03-01T00:00:00Z,yes,0.5\n", "q-2017,bob,2017-03-01T00:00:00Z,yes,0.5\n",
+            "q-2017,ANN,2017-03-01T00:00:00Z,yes,0.5\n"]  # the same forecast again: skipped
+    result = runner.invoke(["import", "forecasts", str(write_file(tmp_path / "same.csv", rows))])
+    assert result.exit_code == 0, result.output
+    assert "2 forecasts added, 1 already stored" in result.output
+    rows = [row.replace("03-01", "04-01") for row in rows]  # a new moment, not stored yet
+    rows.append("q-2017,bob,2017-04-01T00:00:00Z,yes,0.6\n")  # bob again, differently: refused
+    result = runner.invoke(["import", "forecasts", str(write_file(tmp_path / "differs.csv", rows))])
+    assert result.exit_code == 1
+    assert "line 5, column forecast_at: bob already has a different forecast at 2017-04-01T00:00:00Z on line 3" \
+        in result.output
