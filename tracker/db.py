@@ -84,10 +84,9 @@ def _configure_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
             return
-        if not connection.info.get(_HOLDS_WRITE_TURN):
-            # Past the busy timeout, go on without the turn: SQLite's own lock still decides.
-            if write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                connection.info[_HOLDS_WRITE_TURN] = True
+        # Past the busy timeout, go on without the turn: SQLite's own lock still decides.
+        if not connection.info.get(_HOLDS_WRITE_TURN) and write_turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            connection.info[_HOLDS_WRITE_TURN] = True
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

@@ -72,7 +72,7 @@ def test_head_keeps_case_insensitive_usernames_and_ids_never_reused(empty_url):
                 index_sql = conn.exec_driver_sql(
                     "SELECT sql FROM sqlite_master WHERE type='index' AND name='uq_users_username_lower'").scalar()
                 table_sql = dict(conn.exec_driver_sql(
-                    "SELECT name, sql FROM sqlite_master WHERE type='table' AND name IN ('users', 'forecasts')").tuples())
+                    "SELECT name, sql FROM sqlite_master WHERE type='table' AND name IN ('users', 'forecasts')").all())
                 assert all("AUTOINCREMENT" in sql for sql in table_sql.values()), table_sql
             else:
                 index_sql = conn.exec_driver_sql(
