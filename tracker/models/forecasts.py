@@ -13,7 +13,13 @@ class Forecast(Base):
     """One submission. Never updated or deleted: an update is a new row."""
 
     __tablename__ = "forecasts"
-    __table_args__ = (Index("ix_forecasts_question_user_time", "question_id", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_forecasts_question_user_time", "question_id", "user_id", "created_at"),
+        # Everyone's forecasts and exports page through a question in time order; the crowd's
+        # staleness check reads max(id) per question.
+        Index("ix_forecasts_question_time_id", "question_id", "created_at", "id"),
+        Index("ix_forecasts_question_id_id", "question_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="RESTRICT"))
