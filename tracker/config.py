@@ -61,6 +61,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     scheduler_interval_seconds: int = 30
     log_level: str = "INFO"
+    crowd_min_forecasters: int = 3
+    crowd_after_own_forecast: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -80,6 +82,7 @@ class Settings:
             fmin = float(env.get("TRACKER_FORECAST_MIN", "0.01"))
             fmax = float(env.get("TRACKER_FORECAST_MAX", "0.99"))
             interval = int(env.get("TRACKER_SCHEDULER_INTERVAL", "30"))
+            crowd_min = int(env.get("TRACKER_CROWD_MIN_FORECASTERS", "3"))
         except ValueError as exc:
             raise ConfigError(f"invalid number in TRACKER_* settings: {exc}") from exc
         if prompt_every < 1:
@@ -101,4 +104,6 @@ class Settings:
             base_url=env.get("TRACKER_BASE_URL", "http://127.0.0.1:5000"),
             scheduler_interval_seconds=interval,
             log_level=log_level,
+            crowd_min_forecasters=crowd_min,
+            crowd_after_own_forecast=_bool(env.get("TRACKER_CROWD_AFTER_OWN_FORECAST"), True),
         )

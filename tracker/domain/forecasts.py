@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..clock import Clock
 from ..models import Forecast, ForecastProbability, Question, User
 from . import Conflict, DomainError
+from .crowd_upkeep import lock_question, record_forecast
 
 MAX_RATIONALE = 5000
 SUM_TOLERANCE = 1e-6
@@ -114,12 +115,15 @@ def submit_forecast(
         raise ForecastError(
             f"The rationale is {len(rationale)} characters long; the limit is {MAX_RATIONALE}.", field="rationale"
         )
+    # Submissions on one question take turns from here, so each sees the other's standing forecast.
+    lock_question(session, question.id)
     forecast = Forecast(question_id=question.id, user_id=user.id, created_at=now, rationale=rationale)
     forecast.probabilities = [
         ForecastProbability(option_id=o.id, probability=clean[o.key]) for o in question.options
     ]
     session.add(forecast)
     session.flush()
+    record_forecast(session, question, forecast, [clean[o.key] for o in question.options])
     return forecast
 
 

@@ -53,7 +53,7 @@ from .calibration import (
     calibration_from_bin_sums,
     wilson_interval,
 )
-from .crowd import CrowdTimeline, crowd_forecast_over_time, crowd_probabilities
+from .crowd import CrowdTimeline, crowd_forecast_over_time, crowd_of_standing, crowd_probabilities
 from .engine import score_questions
 from .logscore import LOG_FLOOR, baseline_scores, log_scores
 from .timeline import DAY_SECONDS, epoch_seconds, utc_day
@@ -77,6 +77,7 @@ __all__ = [
     "calibration_bin",
     "calibration_from_bin_sums",
     "crowd_forecast_over_time",
+    "crowd_of_standing",
     "crowd_probabilities",
     "epoch_seconds",
     "group_mean",

@@ -6,6 +6,7 @@ stored by :func:`tracker.domain.forecasts.submit_forecast`; refusals are DomainE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from ..app_state import state
 from ..domain import DomainError
+from ..domain.crowd import CrowdPolicy
 from ..domain.forecasts import (
     ensure_open,
     forecast_summary,
@@ -31,21 +33,37 @@ from ..domain.questions import (
 from ..models import Forecast, Question
 from . import db, login_manager, now, viewer
 from .forms import ForecastForm, parse_percent, percent_field_name
-from .plots import forecast_history_plot
+from .plots import cached_plot, forecast_history_plot
 
 bp = Blueprint("questions", __name__)
 
 
+def crowd_policy() -> CrowdPolicy:
+    """Who may see an open question's crowd, from the settings."""
+    settings = state().settings
+    return CrowdPolicy(settings.crowd_min_forecasters, settings.crowd_after_own_forecast)
+
+
+def _int_arg(name: str, default: int | None) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise DomainError(f"'{name}' must be a whole number, not {raw!r}.", status=400, field=name)
+    return int(raw)
+
+
 @bp.route("/")
 def index() -> str:
-    """Questions filtered by status, tag and text, each with its crowd forecast."""
+    """Questions filtered by status, tag and text, each with its crowd forecast, one page at a time."""
     at = now()
     listing = list_questions(db(), at, status=request.args.get("status", ""), tag=request.args.get("tag", ""),
-                             text=request.args.get("q", ""))
+                             text=request.args.get("q", ""), page=_int_arg("page", 1) or 1, viewer=viewer(),
+                             policy=crowd_policy())
     return render_template(
         "questions/index.html", questions=listing.questions, crowds=listing.crowds, tags=listing.tags,
         status=listing.status, tag=listing.tag, text=listing.text, filters=STATUS_FILTERS, labels=STATUS_LABELS,
-        display_status=display_status, at=at,
+        display_status=display_status, at=at, page=listing.page, has_next=listing.has_next, hidden=listing.hidden,
     )
 
 
@@ -138,13 +156,19 @@ def detail(slug: str) -> Response | tuple[str, int]:
         code = 400
 
     at = now()
-    page = question_page(db(), question, at, viewer())
+    page = question_page(db(), question, at, viewer(), policy=crowd_policy(), after=_int_arg("after", None))
     if request.method == "GET":
         form_state.values = _initial_values(question, page.mine[-1] if page.mine else None)
-    plot = forecast_history_plot(
+    # The plot runs to the next full hour (or the close), so it is re-rendered at most hourly
+    # unless a forecast or a resolution changes it.
+    end = min(_next_hour(at), page.close or question.closes_at)
+    key = (question.id, question.updated_at, question.kind, tuple((o.key, o.label) for o in question.options),
+           page.crowd.version,
+           tuple(f.id for f in page.mine[-1:]), len(page.mine), end)
+    plot = cached_plot(key, lambda: forecast_history_plot(
         question, page.crowd, [(f.created_at, page.probabilities(f)) for f in page.mine],
-        start=question.opens_at, end=min(at, question.closes_at),
-    )
+        start=question.opens_at, end=end,
+    ))
     settings = state().settings
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
@@ -152,5 +176,10 @@ def detail(slug: str) -> Response | tuple[str, int]:
         mine=page.mine, crowd_now=page.crowd_now, plot=plot, everyone=page.everyone, resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
         probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
-        field_name=percent_field_name,
+        field_name=percent_field_name, everyone_next=page.everyone_next, after=request.args.get("after"),
+        close=page.close, crowd_hidden=page.crowd_hidden, no_score_reason=page.no_score_reason,
     ), code
+
+
+def _next_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
