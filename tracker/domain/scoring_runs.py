@@ -19,6 +19,8 @@ from .. import scoring
 from ..clock import Clock
 from ..models import (
     Forecast,
+    ForecasterBin,
+    ForecasterStat,
     ForecastProbability,
     Question,
     QuestionOption,
@@ -26,6 +28,7 @@ from ..models import (
     ResolutionEvent,
     Score,
 )
+from .forecaster_stats import refresh_stats
 
 BATCH_QUESTIONS = 500
 
@@ -112,19 +115,25 @@ def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int
     """
     report = RunReport()
     ids = sorted(set(question_ids))
+    touched: set[int] = set()
     for start in range(0, len(ids), BATCH_QUESTIONS):
-        _rescore_batch(session, clock.now(), ids[start:start + BATCH_QUESTIONS], report)
+        batch = ids[start:start + BATCH_QUESTIONS]
+        # Forecasters who had a score here before: their aggregates change even if they lose it.
+        touched.update(session.scalars(select(Score.user_id).where(Score.question_id.in_(batch)).distinct()))
+        touched.update(_rescore_batch(session, clock.now(), batch, report))
+    refresh_stats(session, touched)
     return report
 
 
-def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> None:
+def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> list[int]:
+    """Score one batch; returns the forecasters it wrote scores for."""
     questions = list(session.scalars(select(Question).where(Question.id.in_(ids)).order_by(Question.id)))
     events = latest_events(session, ids)
     session.execute(delete(Score).where(Score.question_id.in_(ids)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.in_(ids)))
     report.questions += len(questions)
     if not questions:
-        return
+        return []
     index_of = {q.id: i for i, q in enumerate(questions)}
     outcome: list[int] = []
     annulled: list[bool] = []
@@ -171,7 +180,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     pairs = result.pairs
     if len(pairs) == 0:
         session.flush()
-        return
+        return []
     first_at, last_at = _first_last_counted(question, forecaster, seconds, times, per_q.effective_close, pairs)
     eligible = np.asarray([q.closes_at <= now for q in questions])
     rows = []
@@ -200,6 +209,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     session.execute(insert(Score), rows)
     report.score_rows += len(rows)
     session.flush()
+    return [int(u) for u in np.unique(pairs.forecaster)]
 
 
 def _first_last_counted(question, forecaster, seconds, times, effective_close, pairs):
@@ -225,4 +235,7 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
     # Scores of questions that no longer have any event cannot stand.
     session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
+    # Every forecaster with a score is rewritten below; nobody else may keep an aggregate.
+    session.execute(delete(ForecasterStat))
+    session.execute(delete(ForecasterBin))
     return rescore_questions(session, clock, with_events)
