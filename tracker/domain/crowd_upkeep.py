@@ -61,7 +61,7 @@ def _forecast_arrays(session: Session, question: Question, until: datetime | Non
         return np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros(0), np.zeros((0, n_options))
     fid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     new = np.r_[True, fid[1:] != fid[:-1]]
-    starts = np.flatnonzero(new)
+    starts = np.flatnonzero(new).tolist()
     row_of = np.cumsum(new) - 1
     probs = np.zeros((len(starts), n_options))
     probs[row_of, np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))] = [r[4] for r in rows]

@@ -83,7 +83,8 @@ def _refresh_round(session: Session, ids: list[int]) -> int:
     _, pooled = scoring.group_sum(keys, bins)
     calibration = scoring.calibration_from_bin_sums(pooled[:, 0], pooled[:, 1], pooled[:, 2])
     # group_* return groups in sorted key order, which is the order of first appearance here.
-    stats, bin_rows = [], []
+    stats: list[dict] = []
+    bin_rows: list[dict] = []
     for (user_id, tag), g in groups.items():
         stats.append({
             "user_id": user_id, "tag": tag, "questions": int(questions[g]), "forecasts": int(forecasts[g]),

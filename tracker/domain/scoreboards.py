@@ -300,7 +300,7 @@ def board_page(session: Session, filters: ScoreFilter, sort: str = "rank", desce
     name = func.lower(ranked.c.username)
     if sort in ("rank", "forecaster"):
         first = ranked.c.rank if sort == "rank" else name
-        order = [first.desc() if descending else first, name, ranked.c.user_id]
+        order: list[Any] = [first.desc() if descending else first, name, ranked.c.user_id]
     else:
         col = ranked.c[_STAT_SORT[sort]]
         order = [col.is_(None), col.desc() if descending else col, ranked.c.rank, name, ranked.c.user_id]

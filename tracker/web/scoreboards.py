@@ -16,7 +16,7 @@ from ..domain.questions import tag_names
 from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, board_page, check_question, crowd_score
 from ..models import Question
 from . import db
-from .plots import calibration_plot, history_plot
+from .plots import cached_plot, calibration_plot, history_plot
 
 bp = Blueprint("scoreboards", __name__)
 
@@ -106,10 +106,13 @@ def _page_arg() -> int:
 def profile(username: str):
     """A forecaster's calibration, Murphy decomposition, scores over time and per-question table."""
     data = forecaster_profile(db(), username, page=_page_arg())
+    # Keyed by everything the plots draw, so they are rendered once per rescore that changes them.
+    drawn = (data.user.id, data.user.username, tuple((q.slug, q.close, q.relative_brier) for q in data.questions),
+             tuple((b.n, b.f, b.o) for b in data.bins))
     return render_template(
         "scoreboards/profile.html", profile=data, bins=data.bins,
-        calibration_svg=calibration_plot(data) if data.questions else None,
-        history_svg=history_plot(data) if data.questions else None,
+        calibration_svg=cached_plot(("calibration", drawn), lambda: calibration_plot(data)) if data.questions else None,
+        history_svg=cached_plot(("history", drawn), lambda: history_plot(data)) if data.questions else None,
     )
 
 
