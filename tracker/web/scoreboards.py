@@ -107,8 +107,9 @@ def profile(username: str):
     """A forecaster's calibration, Murphy decomposition, scores over time and per-question table."""
     data = forecaster_profile(db(), username, page=_page_arg())
     # Keyed by everything the plots draw, so they are rendered once per rescore that changes them.
-    drawn = (data.user.id, data.user.username, tuple((q.slug, q.close, q.relative_brier) for q in data.questions),
-             tuple((b.n, b.f, b.o) for b in data.bins))
+    # (repr: NaN never equals itself, so a tuple holding one would never hit the cache)
+    drawn = repr((data.user.id, data.user.username, [(q.slug, q.close, q.relative_brier) for q in data.questions],
+                  [(b.n, b.f, b.o) for b in data.bins]))
     return render_template(
         "scoreboards/profile.html", profile=data, bins=data.bins,
         calibration_svg=cached_plot(("calibration", drawn), lambda: calibration_plot(data)) if data.questions else None,
