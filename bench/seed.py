@@ -103,7 +103,7 @@ def _forecasts(questions, counts, users, now, rng) -> Iterator[NewForecast]:
                               probabilities=dict(zip(option_ids, p, strict=True)))
 
 
-def seed(url: str, scale: float, fresh: bool) -> None:
+def seed(url: str, scale: float, fresh: bool, forecasts_only: bool = False) -> None:
     s = sizes(scale)
     if fresh:
         _fresh(url)
@@ -116,13 +116,19 @@ def seed(url: str, scale: float, fresh: bool) -> None:
         users = _users(session, s.forecasters, now)
         questions = _questions(session, s.questions, s.resolved, now, rng)
         counts = _counts(s, len(questions))
-        with tqdm(total=sum(counts), desc="forecasts", unit="f", unit_scale=True) as bar:
+        session.commit()
+        copy_started = time.perf_counter()
+        with tqdm(total=sum(counts), desc="forecasts", unit="f", unit_scale=True, mininterval=1) as bar:
             def counted():
                 for f in _forecasts(questions, counts, users, now, rng):
                     bar.update()
                     yield f
             copy_forecasts(session, counted())
         session.commit()
+        copy_seconds = time.perf_counter() - copy_started
+        print(f"COPIED {sum(counts)} forecasts in {copy_seconds:.3f} s", flush=True)
+        if forecasts_only:
+            return
         if engine.dialect.name == "postgresql":
             session.execute(text("ANALYZE"))  # fresh statistics after a bulk load, as after any restore
             session.commit()
@@ -147,8 +153,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common(parser)
     parser.add_argument("--fresh", action="store_true", help="drop every table first")
+    parser.add_argument("--forecasts-only", action="store_true",
+                        help="stop after the forecasts (bench/bulk.py times the bulk path alone this way)")
     args = parser.parse_args()
-    seed(args.url, args.scale, args.fresh)
+    seed(args.url, args.scale, args.fresh, args.forecasts_only)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Aggregates for scale: standing forecasts, the crowd per day and now, forecaster stats and
-calibration bins; indexes for lower(username) and forecasts by question in time order.
+"""Aggregates for scale: standing forecasts, the crowd per day and now, forecaster aggregates with
+their calibration bin sums as columns; indexes for lower(username) and forecasts by question.
 
 Revision ID: 0005
 Revises: 0001
-Create Date: 2026-11-29 16:07:23.810388
+Create Date: 2026-11-29 16:25:03.331140
 """
 from __future__ import annotations
 
@@ -27,16 +27,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['question_id'], ['questions.id'], name=op.f('fk_crowd_days_question_id_questions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('question_id', 'day', name=op.f('pk_crowd_days'))
     )
-    op.create_table('forecaster_bins',
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('tag', sa.String(length=64), nullable=False),
-    sa.Column('bin', sa.Integer(), nullable=False),
-    sa.Column('count', sa.Float(), nullable=False),
-    sa.Column('sum_forecast', sa.Float(), nullable=False),
-    sa.Column('sum_outcome', sa.Float(), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_forecaster_bins_user_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('user_id', 'tag', 'bin', name=op.f('pk_forecaster_bins'))
-    )
     op.create_table('forecaster_stats',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('tag', sa.String(length=64), nullable=False),
@@ -47,6 +37,47 @@ def upgrade() -> None:
     sa.Column('mean_log_score', sa.Float(), nullable=True),
     sa.Column('mean_coverage', sa.Float(), nullable=True),
     sa.Column('calibration', sa.Float(), nullable=True),
+    sa.Column('sum_brier', sa.Float(), nullable=False),
+    sa.Column('n_brier', sa.Integer(), nullable=False),
+    sa.Column('sum_relative_brier', sa.Float(), nullable=False),
+    sa.Column('n_relative_brier', sa.Integer(), nullable=False),
+    sa.Column('sum_log_score', sa.Float(), nullable=False),
+    sa.Column('n_log_score', sa.Integer(), nullable=False),
+    sa.Column('sum_coverage', sa.Float(), nullable=False),
+    sa.Column('n_coverage', sa.Integer(), nullable=False),
+    sa.Column('count_0', sa.Float(), nullable=False),
+    sa.Column('count_1', sa.Float(), nullable=False),
+    sa.Column('count_2', sa.Float(), nullable=False),
+    sa.Column('count_3', sa.Float(), nullable=False),
+    sa.Column('count_4', sa.Float(), nullable=False),
+    sa.Column('count_5', sa.Float(), nullable=False),
+    sa.Column('count_6', sa.Float(), nullable=False),
+    sa.Column('count_7', sa.Float(), nullable=False),
+    sa.Column('count_8', sa.Float(), nullable=False),
+    sa.Column('count_9', sa.Float(), nullable=False),
+    sa.Column('count_10', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_0', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_1', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_2', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_3', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_4', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_5', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_6', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_7', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_8', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_9', sa.Float(), nullable=False),
+    sa.Column('sum_forecast_10', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_0', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_1', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_2', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_3', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_4', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_5', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_6', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_7', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_8', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_9', sa.Float(), nullable=False),
+    sa.Column('sum_outcome_10', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_forecaster_stats_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'tag', name=op.f('pk_forecaster_stats'))
     )
@@ -97,6 +128,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_forecaster_stats_tag_rel')
 
     op.drop_table('forecaster_stats')
-    op.drop_table('forecaster_bins')
     op.drop_table('crowd_days')
     # ### end Alembic commands ###

@@ -1,111 +1,144 @@
-"""Per-forecaster score aggregates (overall and per tag), rewritten from the stored per-question
-scores whenever a rescore touches a forecaster, so boards and profiles read one row per forecaster.
+"""Per-forecaster score aggregates (overall: tag '', and per tag), kept by every rescore so boards
+and profiles read one row per forecaster.
 
-Means, sums and the calibration (REL of the pooled bin sums) are computed by :mod:`tracker.scoring`
-exactly as a board computed them on the fly before; only the reading moved off the request path.
+Each stored per-question score contributes a fixed vector (one question, its forecasts, the sum and
+count of each score present, its calibration bin sums); an aggregate is the sum of its
+contributions. A rescore subtracts the old rows' contributions and adds the new ones, so its cost
+follows the rescored questions' forecasters, not their histories. Means come from
+:func:`tracker.scoring.mean_from_sums` and the calibration (REL of the pooled bins) from
+:func:`tracker.scoring.calibration_from_bin_sums`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from .. import scoring
-from ..models import ForecasterBin, ForecasterStat, Question, QuestionTag, Score
+from ..models import BIN_COLUMNS, ForecasterStat, Question, QuestionTag, Score
 
-#: Forecasters refreshed per round: bounds the score rows held in memory at once.
-USERS_PER_ROUND = 2000
 OVERALL = ""
+#: The summed fields of an aggregate, in vector order.
+FIELDS = ["questions", "forecasts", "sum_brier", "n_brier", "sum_relative_brier", "n_relative_brier",
+          "sum_log_score", "n_log_score", "sum_coverage", "n_coverage", *BIN_COLUMNS]
+_BINS = slice(10, 10 + 33)
+#: Score rows read per round when aggregates are rebuilt from scratch.
+ROWS_PER_ROUND = 50_000
+Key = tuple[int, str]
 
 
-def _nan(value: float | None) -> float:
-    return np.nan if value is None else value
+def contribution(forecasts: int, brier: float | None, relative: float | None, log_score: float | None,
+                 coverage: float | None, calibration: dict | None) -> np.ndarray:
+    """The vector one stored per-question score adds to its forecaster's aggregates."""
+    vector = np.zeros(len(FIELDS))
+    vector[0], vector[1] = 1.0, forecasts
+    for i, value in enumerate((brier, relative, log_score, coverage)):
+        if value is not None and not np.isnan(value):
+            vector[2 + 2 * i], vector[3 + 2 * i] = value, 1.0
+    if calibration:
+        vector[_BINS] = np.concatenate([calibration["count"], calibration["sum_forecast"],
+                                        calibration["sum_outcome"]])
+    return vector
 
 
-def _none(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _tags(session: Session, question_ids: Iterable[int]) -> dict[int, list[str]]:
+    ids = sorted(set(question_ids))
+    found: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(ids), 5000):
+        for qid, tag in session.execute(select(QuestionTag.question_id, QuestionTag.tag)
+                                        .where(QuestionTag.question_id.in_(ids[start:start + 5000]))):
+            found[qid].append(tag)
+    return found
 
 
-def _bins(stored: dict | None) -> np.ndarray:
-    if not stored:
-        return np.zeros((3, scoring.N_BINS))
-    return np.asarray([stored["count"], stored["sum_forecast"], stored["sum_outcome"]], dtype=np.float64)
+def accumulate(session: Session, rows: Sequence[tuple[int, int, np.ndarray]], sign: float,
+               into: dict[Key, np.ndarray] | None = None) -> dict[Key, np.ndarray]:
+    """Add ``sign`` × each (user id, question id, contribution) to its forecaster's overall and
+    per-tag keys."""
+    deltas: dict[Key, np.ndarray] = into if into is not None else {}
+    tags = _tags(session, (qid for _u, qid, _v in rows))
+    for user_id, qid, vector in rows:
+        for tag in (OVERALL, *tags.get(qid, ())):
+            key = (user_id, tag)
+            if key in deltas:
+                deltas[key] += sign * vector
+            else:
+                deltas[key] = sign * vector
+    return deltas
 
 
-def refresh_stats(session: Session, user_ids: Iterable[int]) -> int:
-    """Rewrite the aggregate rows of ``user_ids`` from their stored scores; returns rows written."""
-    ids = sorted({int(u) for u in user_ids})
-    written = 0
-    for start in range(0, len(ids), USERS_PER_ROUND):
-        written += _refresh_round(session, ids[start:start + USERS_PER_ROUND])
-    return written
-
-
-def _refresh_round(session: Session, ids: list[int]) -> int:
-    session.execute(delete(ForecasterStat).where(ForecasterStat.user_id.in_(ids)))
-    session.execute(delete(ForecasterBin).where(ForecasterBin.user_id.in_(ids)))
+def stored_contributions(session: Session, question_ids: Sequence[int]) -> list[tuple[int, int, np.ndarray]]:
+    """The contributions of the Score rows now stored for ``question_ids``."""
     rows = session.execute(
         select(Score.user_id, Score.question_id, Score.forecasts, Score.brier, Score.relative_brier,
-               Score.log_score, Score.coverage, Score.calibration)
-        .join(Question, Question.id == Score.question_id)
-        .where(Score.user_id.in_(ids), Question.status == "resolved")
-    ).all()
-    if not rows:
-        return 0
-    qids = sorted({r.question_id for r in rows})
-    tags_of: dict[int, list[str]] = {}
-    for chunk in range(0, len(qids), 5000):
-        for qid, tag in session.execute(select(QuestionTag.question_id, QuestionTag.tag)
-                                        .where(QuestionTag.question_id.in_(qids[chunk:chunk + 5000]))):
-            tags_of.setdefault(qid, []).append(tag)
-    # One group per (forecaster, tag), the overall group being tag ''.
-    groups: dict[tuple[int, str], int] = {}
-    key, index = [], []
-    for i, r in enumerate(rows):
-        for tag in (OVERALL, *tags_of.get(r.question_id, ())):
-            key.append(groups.setdefault((r.user_id, tag), len(groups)))
-            index.append(i)
-    take = np.asarray(index, dtype=np.int64)
-    keys = np.asarray(key, dtype=np.int64)
+               Score.log_score, Score.coverage, Score.calibration).where(Score.question_id.in_(question_ids)))
+    return [(r[0], r[1], contribution(*r[2:])) for r in rows]
 
-    def column(values) -> np.ndarray:
-        return np.fromiter(values, dtype=np.float64, count=len(rows)).take(take)
 
-    _, mean_brier, _ = scoring.group_mean(keys, column(_nan(r.brier) for r in rows))
-    _, mean_relative, _ = scoring.group_mean(keys, column(_nan(r.relative_brier) for r in rows))
-    _, mean_log, _ = scoring.group_mean(keys, column(_nan(r.log_score) for r in rows))
-    _, mean_coverage, _ = scoring.group_mean(keys, column(_nan(r.coverage) for r in rows))
-    _, forecasts = scoring.group_sum(keys, column(r.forecasts for r in rows))
-    _, questions = scoring.group_sum(keys, np.ones(len(keys)))
-    bins = np.asarray([_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS).take(take, axis=0)
-    _, pooled = scoring.group_sum(keys, bins)
-    calibration = scoring.calibration_from_bin_sums(pooled[:, 0], pooled[:, 1], pooled[:, 2])
-    # group_* return groups in sorted key order, which is the order of first appearance here.
-    stats: list[dict] = []
-    bin_rows: list[dict] = []
-    for (user_id, tag), g in groups.items():
-        stats.append({
-            "user_id": user_id, "tag": tag, "questions": int(questions[g]), "forecasts": int(forecasts[g]),
-            "mean_brier": _none(mean_brier[g]), "mean_relative_brier": _none(mean_relative[g]),
-            "mean_log_score": _none(mean_log[g]), "mean_coverage": _none(mean_coverage[g]),
-            "calibration": _none(calibration.reliability[g]),
-        })
-        bin_rows.extend(
-            {"user_id": user_id, "tag": tag, "bin": k, "count": float(pooled[g, 0, k]),
-             "sum_forecast": float(pooled[g, 1, k]), "sum_outcome": float(pooled[g, 2, k])}
-            for k in range(scoring.N_BINS) if pooled[g, 0, k] > 0
-        )
-    session.execute(insert(ForecasterStat), stats)
-    if bin_rows:
-        session.execute(insert(ForecasterBin), bin_rows)
-    return len(stats)
+def apply_deltas(session: Session, deltas: dict[Key, np.ndarray]) -> None:
+    """Add ``deltas`` to the stored aggregates and rewrite the rows they touch."""
+    if not deltas:
+        return
+    users = sorted({u for u, _t in deltas})
+    tags = sorted({t for _u, t in deltas})
+    columns = [getattr(ForecasterStat, name) for name in FIELDS]
+    totals: dict[Key, np.ndarray] = {}
+    for start in range(0, len(users), 5000):
+        chunk = users[start:start + 5000]
+        for row in session.execute(select(ForecasterStat.user_id, ForecasterStat.tag, *columns)
+                                   .where(ForecasterStat.user_id.in_(chunk), ForecasterStat.tag.in_(tags))):
+            totals[(row[0], row[1])] = np.asarray(row[2:], dtype=np.float64)
+        session.execute(delete(ForecasterStat).where(ForecasterStat.user_id.in_(chunk), ForecasterStat.tag.in_(tags)))
+    for key, delta in deltas.items():
+        totals[key] = totals[key] + delta if key in totals else delta
+    keys = [k for k, v in totals.items() if v[0] > 0.5]  # a forecaster left with no scored question has no row
+    if not keys:
+        return
+    matrix = np.asarray([totals[k] for k in keys])
+    means = scoring.mean_from_sums(matrix[:, [2, 4, 6, 8]], matrix[:, [3, 5, 7, 9]])
+    bins = matrix[:, _BINS].reshape(len(keys), 3, scoring.N_BINS)
+    reliability = scoring.calibration_from_bin_sums(bins[:, 0], bins[:, 1], bins[:, 2]).reliability
+    records: list[dict[str, Any]] = []
+    for i, (user_id, tag) in enumerate(keys):
+        record: dict[str, Any] = dict(zip(FIELDS, matrix[i].tolist(), strict=True))
+        record.update(user_id=user_id, tag=tag, questions=round(matrix[i, 0]), forecasts=round(matrix[i, 1]))
+        for name in ("n_brier", "n_relative_brier", "n_log_score", "n_coverage"):
+            record[name] = round(record[name])
+        for name, value in zip(("mean_brier", "mean_relative_brier", "mean_log_score", "mean_coverage"),
+                               means[i].tolist(), strict=True):
+            record[name] = None if np.isnan(value) else value
+        record["calibration"] = None if np.isnan(reliability[i]) else float(reliability[i])
+        records.append(record)
+    session.execute(insert(ForecasterStat), records)
+
+
+def rebuild_stats(session: Session) -> None:
+    """Recompute every aggregate from the stored Score rows (after ``tracker scores rebuild``)."""
+    session.execute(delete(ForecasterStat))
+    last_user = -1
+    while True:
+        # Whole forecasters per round, so each one's rows are written once.
+        users = list(session.scalars(select(Score.user_id).where(Score.user_id > last_user).distinct()
+                                     .order_by(Score.user_id).limit(2000)))
+        if not users:
+            return
+        last_user = users[-1]
+        rows = session.execute(
+            select(Score.user_id, Score.question_id, Score.forecasts, Score.brier, Score.relative_brier,
+                   Score.log_score, Score.coverage, Score.calibration)
+            .join(Question, Question.id == Score.question_id)
+            .where(Score.user_id.in_(users), Question.status == "resolved"))
+        apply_deltas(session, accumulate(session, [(r[0], r[1], contribution(*r[2:])) for r in rows], 1.0))
 
 
 def pooled_bins(session: Session, user_id: int, tag: str = OVERALL) -> np.ndarray:
     """A forecaster's stored pooled calibration bin sums as a (3, 11) array."""
-    out = np.zeros((3, scoring.N_BINS))
-    for b in session.scalars(select(ForecasterBin).where(ForecasterBin.user_id == user_id, ForecasterBin.tag == tag)):
-        out[:, b.bin] = (b.count, b.sum_forecast, b.sum_outcome)
-    return out
+    row = session.execute(select(*[getattr(ForecasterStat, name) for name in BIN_COLUMNS])
+                          .where(ForecasterStat.user_id == user_id, ForecasterStat.tag == tag)).first()
+    if row is None:
+        return np.zeros((3, scoring.N_BINS))
+    return np.asarray(row, dtype=np.float64).reshape(3, scoring.N_BINS)

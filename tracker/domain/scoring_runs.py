@@ -19,8 +19,6 @@ from .. import scoring
 from ..clock import Clock
 from ..models import (
     Forecast,
-    ForecasterBin,
-    ForecasterStat,
     ForecastProbability,
     Question,
     QuestionOption,
@@ -28,7 +26,7 @@ from ..models import (
     ResolutionEvent,
     Score,
 )
-from .forecaster_stats import refresh_stats
+from .forecaster_stats import accumulate, apply_deltas, rebuild_stats, stored_contributions
 
 BATCH_QUESTIONS = 500
 
@@ -115,13 +113,12 @@ def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int
     """
     report = RunReport()
     ids = sorted(set(question_ids))
-    touched: set[int] = set()
     for start in range(0, len(ids), BATCH_QUESTIONS):
         batch = ids[start:start + BATCH_QUESTIONS]
-        # Forecasters who had a score here before: their aggregates change even if they lose it.
-        touched.update(session.scalars(select(Score.user_id).where(Score.question_id.in_(batch)).distinct()))
-        touched.update(_rescore_batch(session, clock.now(), batch, report))
-    refresh_stats(session, touched)
+        # The forecaster aggregates lose the batch's old scores and gain its new ones.
+        deltas = accumulate(session, stored_contributions(session, batch), -1.0)
+        _rescore_batch(session, clock.now(), batch, report)
+        apply_deltas(session, accumulate(session, stored_contributions(session, batch), 1.0, into=deltas))
     return report
 
 
@@ -235,7 +232,7 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
     # Scores of questions that no longer have any event cannot stand.
     session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
-    # Every forecaster with a score is rewritten below; nobody else may keep an aggregate.
-    session.execute(delete(ForecasterStat))
-    session.execute(delete(ForecasterBin))
-    return rescore_questions(session, clock, with_events)
+    report = rescore_questions(session, clock, with_events)
+    # From scratch, so rounding in the running sums never accumulates across rebuilds.
+    rebuild_stats(session)
+    return report

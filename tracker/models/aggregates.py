@@ -53,8 +53,10 @@ class QuestionCrowd(Base):
 
 
 class ForecasterStat(Base):
-    """One forecaster's means over scored questions, overall (tag '') and per tag; rewritten by
-    every rescore from the stored per-question scores with tracker.scoring's own functions."""
+    """One forecaster's means over scored questions, overall (tag '') and per tag, kept by every
+    rescore: the sums and counts behind each mean (so a rescore of one question adds its change
+    instead of re-reading the forecaster's history) and the pooled calibration bin sums
+    (``count_k``, ``sum_forecast_k``, ``sum_outcome_k`` for bins k = 0..10, added after the class)."""
 
     __tablename__ = "forecaster_stats"
     __table_args__ = (Index("ix_forecaster_stats_tag_rel", "tag", "mean_relative_brier"),)
@@ -68,16 +70,17 @@ class ForecasterStat(Base):
     mean_log_score: Mapped[float | None] = mapped_column(Float)
     mean_coverage: Mapped[float | None] = mapped_column(Float)
     calibration: Mapped[float | None] = mapped_column(Float)  # REL of the pooled bins
+    sum_brier: Mapped[float] = mapped_column(Float, default=0.0)
+    n_brier: Mapped[int] = mapped_column(Integer, default=0)
+    sum_relative_brier: Mapped[float] = mapped_column(Float, default=0.0)
+    n_relative_brier: Mapped[int] = mapped_column(Integer, default=0)
+    sum_log_score: Mapped[float] = mapped_column(Float, default=0.0)
+    n_log_score: Mapped[int] = mapped_column(Integer, default=0)
+    sum_coverage: Mapped[float] = mapped_column(Float, default=0.0)
+    n_coverage: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class ForecasterBin(Base):
-    """Pooled calibration bin sums of a forecaster (overall: tag ''), one row per bin."""
-
-    __tablename__ = "forecaster_bins"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
-    count: Mapped[float] = mapped_column(Float)
-    sum_forecast: Mapped[float] = mapped_column(Float)
-    sum_outcome: Mapped[float] = mapped_column(Float)
+#: The pooled calibration bin sums as numeric columns of ForecasterStat, in (kind, bin) order.
+BIN_COLUMNS = [f"{kind}_{k}" for kind in ("count", "sum_forecast", "sum_outcome") for k in range(11)]
+for _name in BIN_COLUMNS:
+    setattr(ForecasterStat, _name, mapped_column(_name, Float, nullable=False, default=0.0))

@@ -41,7 +41,7 @@ Everything else
 * ``mean_over_questions``, ``group_mean``, ``group_sum``: NaN-skipping aggregates (§8).
 """
 
-from .aggregates import group_mean, group_sum, mean_over_questions
+from .aggregates import group_mean, group_sum, mean_from_sums, mean_over_questions
 from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .brier import binary_probs, brier_scores
 from .calibration import (
@@ -81,6 +81,7 @@ __all__ = [
     "crowd_probabilities",
     "epoch_seconds",
     "group_mean",
+    "mean_from_sums",
     "group_sum",
     "log_scores",
     "mean_over_questions",
