@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .. import scoring
@@ -122,38 +124,39 @@ def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
     return row
 
 
+def _upsert(session: Session, model: type, values: dict, keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: one round trip whether the row exists or not."""
+    dialect = session.get_bind().dialect.name
+    make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    stmt = make(model).values(**values)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys}))
+
+
 def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float]) -> None:
     """Bring the crowd rows up to date with ``forecast`` just added (in the same transaction).
 
     Call after :func:`lock_question` was taken before the forecast's insert, so concurrent
     submissions on one question take turns and each sees the other's standing row.
     """
-    row = session.scalar(select(QuestionCrowd).where(QuestionCrowd.question_id == question.id)
-                         .execution_options(populate_existing=True))
-    previous = session.scalar(select(func.max(Forecast.id)).where(
-        Forecast.question_id == question.id, Forecast.id < forecast.id)) or 0
+    previous = (select(func.max(Forecast.id))
+                .where(Forecast.question_id == question.id, Forecast.id < forecast.id).scalar_subquery())
+    found = session.execute(select(QuestionCrowd, previous).where(QuestionCrowd.question_id == question.id)
+                            .execution_options(populate_existing=True)).first()
+    row = found[0] if found is not None else None
     # Incremental only when the rows reflect every earlier forecast and time moves forward.
-    if (row is None or row.last_forecast_id != previous
+    if (found is None or row is None or row.last_forecast_id != (found[1] or 0)
             or (row.last_forecast_at is not None and row.last_forecast_at > forecast.created_at)):
         rebuild_crowd(session, question)
         return
-    standing = session.get(StandingForecast, (question.id, forecast.user_id))
-    if standing is None:
-        session.add(StandingForecast(question_id=question.id, user_id=forecast.user_id, forecast_id=forecast.id,
-                                     created_at=forecast.created_at, probabilities=probabilities))
-    else:
-        standing.forecast_id, standing.created_at = forecast.id, forecast.created_at
-        standing.probabilities = probabilities
-    session.flush()
+    _upsert(session, StandingForecast, {"question_id": question.id, "user_id": forecast.user_id,
+                                        "forecast_id": forecast.id, "created_at": forecast.created_at,
+                                        "probabilities": probabilities}, ["question_id", "user_id"])
     matrix = [p for (p,) in session.execute(
         select(StandingForecast.probabilities).where(StandingForecast.question_id == question.id))]
     crowd = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
-    day = session.get(CrowdDay, (question.id, _day(forecast.created_at)))
-    if day is None:
-        session.add(CrowdDay(question_id=question.id, day=_day(forecast.created_at), probabilities=crowd,
-                             forecasters=len(matrix)))
-    else:
-        day.probabilities, day.forecasters = crowd, len(matrix)
+    _upsert(session, CrowdDay, {"question_id": question.id, "day": _day(forecast.created_at),
+                                "probabilities": crowd, "forecasters": len(matrix)}, ["question_id", "day"])
     row.last_forecast_id, row.last_forecast_at = forecast.id, forecast.created_at
     row.forecasts += 1
     row.forecasters, row.probabilities = len(matrix), crowd
