@@ -120,3 +120,55 @@ def test_submitted_forecasts_keep_the_crowd_rows_equal_to_a_rebuild(db_session, 
     assert incremental[1:] == rebuilt[1:] and len(incremental[0]) == len(rebuilt[0])
     for (day_a, probs_a, n_a), (day_b, probs_b, n_b) in zip(incremental[0], rebuilt[0], strict=True):
         assert day_a == day_b and n_a == n_b and probs_a == pytest.approx(probs_b, abs=1e-12)
+
+
+def test_question_page_cost_does_not_grow_with_forecasts(crowd_public, app, client, db_session):
+    """The page reads the maintained crowd rows and one page of forecasts: the same statements and
+    no more rows whether the question has 30 forecasts or 600 (it used to recompute the crowd at
+    every forecast moment and load every forecast)."""
+    from sqlalchemy import event
+
+    engine = app.extensions["tracker"].engine
+    q = make_question(db_session, "grow-q", NOW - 30 * DAY, NOW - DAY, status="closed")
+    users = [make_user(db_session, f"g{i}") for i in range(30)]
+    fetched: list[int] = []
+
+    def count(_conn, cursor, *_args):
+        fetched.append(1)
+
+    def grow(n, start):
+        for i in range(start, start + n):
+            add_forecast(db_session, q, users[i % 30], 0.3 + (i % 5) / 10, NOW - 29 * DAY + i * timedelta(minutes=50))
+        db_session.commit()
+        client.get("/q/grow-q")  # the first reader folds forecasts added behind the app's back in
+
+    grow(30, 0)
+    event.listen(engine, "after_cursor_execute", count)
+    client.get("/q/grow-q")
+    few = len(fetched)
+    event.remove(engine, "after_cursor_execute", count)
+    grow(570, 30)
+    fetched.clear()
+    event.listen(engine, "after_cursor_execute", count)
+    page = client.get("/q/grow-q").get_data(as_text=True)
+    event.remove(engine, "after_cursor_execute", count)
+    assert len(fetched) == few
+    assert page.count('class="nowrap"') <= EVERYONE_PAGE_SIZE + 1
+
+
+def test_plot_rendered_once_per_change(crowd_public, client, db_session, monkeypatch):
+    import tracker.web.questions as views
+
+    calls: list[int] = []
+    real = views.forecast_history_plot
+    monkeypatch.setattr(views, "forecast_history_plot", lambda *a, **k: calls.append(1) or real(*a, **k))
+    q = make_question(db_session, "plot-q", NOW - 10 * DAY, NOW + 10 * DAY)
+    add_forecast(db_session, q, make_user(db_session, "pa"), 0.4, NOW - DAY)
+    db_session.commit()
+    for _ in range(3):
+        assert "<svg" in client.get("/q/plot-q").get_data(as_text=True)
+    assert len(calls) == 1
+    add_forecast(db_session, q, make_user(db_session, "pb"), 0.6, NOW - DAY)
+    db_session.commit()
+    client.get("/q/plot-q")
+    assert len(calls) == 2  # a new forecast is a change: drawn again
