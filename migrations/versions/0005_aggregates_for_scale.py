@@ -7,9 +7,8 @@ Create Date: 2026-11-29 16:25:03.331140
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0005"
 down_revision = '0001'
