@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from .. import scoring
 from ..models import Forecast, Question, QuestionOption, ResolutionEvent, Score, User
 from . import NotFound
+from .board_pages import board_position
 from .forecaster_stats import pooled_bins
-from .scoreboards import EFFECTIVE_CLOSE, ScoreboardRow, _nan, board_position
+from .scoreboards import EFFECTIVE_CLOSE, ScoreboardRow, _nan
 from .users import find_user
 
 #: Rows per page of a profile's question table.

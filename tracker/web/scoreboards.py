@@ -10,10 +10,11 @@ from flask_login import current_user
 
 from ..app_state import state
 from ..domain import Forbidden
+from ..domain.board_pages import board_page
 from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
 from ..domain.profiles import forecaster_profile
 from ..domain.questions import tag_names
-from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, board_page, check_question, crowd_score
+from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, check_question, crowd_score
 from ..models import Question
 from . import db
 from .plots import cached_plot, calibration_plot, history_plot
