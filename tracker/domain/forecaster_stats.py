@@ -31,18 +31,25 @@ ROWS_PER_ROUND = 50_000
 Key = tuple[int, str]
 
 
-def contribution(forecasts: int, brier: float | None, relative: float | None, log_score: float | None,
-                 coverage: float | None, calibration: dict | None) -> np.ndarray:
-    """The vector one stored per-question score adds to its forecaster's aggregates."""
-    vector = np.zeros(len(FIELDS))
-    vector[0], vector[1] = 1.0, forecasts
-    for i, value in enumerate((brier, relative, log_score, coverage)):
-        if value is not None and not np.isnan(value):
-            vector[2 + 2 * i], vector[3 + 2 * i] = value, 1.0
-    if calibration:
-        vector[_BINS] = np.concatenate([calibration["count"], calibration["sum_forecast"],
-                                        calibration["sum_outcome"]])
-    return vector
+_NO_BINS = [0.0] * 33
+
+
+def contributions(rows: Sequence[tuple]) -> np.ndarray:
+    """The vectors (n, len(FIELDS)) that stored per-question scores add to their forecaster's
+    aggregates; each row is (forecasts, brier, relative Brier, log score, coverage, calibration)."""
+    matrix = np.zeros((len(rows), len(FIELDS)))
+    if not rows:
+        return matrix
+    matrix[:, 0] = 1.0
+    matrix[:, 1] = [r[0] for r in rows]
+    for i in range(4):
+        values = np.array([np.nan if r[1 + i] is None else r[1 + i] for r in rows], dtype=np.float64)
+        present = ~np.isnan(values)
+        matrix[:, 2 + 2 * i] = np.where(present, values, 0.0)
+        matrix[:, 3 + 2 * i] = present
+    matrix[:, _BINS] = [c["count"] + c["sum_forecast"] + c["sum_outcome"] if c else _NO_BINS
+                        for c in (r[5] for r in rows)]
+    return matrix
 
 
 def _tags(session: Session, question_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -55,28 +62,32 @@ def _tags(session: Session, question_ids: Iterable[int]) -> dict[int, list[str]]
     return found
 
 
-def accumulate(session: Session, rows: Sequence[tuple[int, int, np.ndarray]], sign: float,
+def accumulate(session: Session, rows: Sequence[tuple], sign: float,
                into: dict[Key, np.ndarray] | None = None) -> dict[Key, np.ndarray]:
-    """Add ``sign`` × each (user id, question id, contribution) to its forecaster's overall and
-    per-tag keys."""
+    """Add ``sign`` × the contribution of each stored score row (user id, question id, then the
+    fields of :func:`contributions`) to its forecaster's overall and per-tag keys."""
     deltas: dict[Key, np.ndarray] = into if into is not None else {}
-    tags = _tags(session, (qid for _u, qid, _v in rows))
-    for user_id, qid, vector in rows:
-        for tag in (OVERALL, *tags.get(qid, ())):
-            key = (user_id, tag)
-            if key in deltas:
-                deltas[key] += sign * vector
-            else:
-                deltas[key] = sign * vector
+    if not rows:
+        return deltas
+    matrix = contributions([r[2:] for r in rows])
+    tags = _tags(session, (r[1] for r in rows))
+    index: dict[Key, int] = {}
+    key_of_entry, row_of_entry = [], []
+    for i, r in enumerate(rows):
+        for tag in (OVERALL, *tags.get(r[1], ())):
+            key_of_entry.append(index.setdefault((r[0], tag), len(index)))
+            row_of_entry.append(i)
+    _, sums = scoring.group_sum(np.asarray(key_of_entry), matrix.take(row_of_entry, axis=0))
+    for key, k in index.items():  # group_sum orders groups by key index, i.e. first appearance
+        deltas[key] = deltas[key] + sign * sums[k] if key in deltas else sign * sums[k]
     return deltas
 
 
-def stored_contributions(session: Session, question_ids: Sequence[int]) -> list[tuple[int, int, np.ndarray]]:
-    """The contributions of the Score rows now stored for ``question_ids``."""
-    rows = session.execute(
+def stored_contributions(session: Session, question_ids: Sequence[int]) -> list[tuple]:
+    """The Score rows now stored for ``question_ids``, as :func:`accumulate` takes them."""
+    return list(session.execute(
         select(Score.user_id, Score.question_id, Score.forecasts, Score.brier, Score.relative_brier,
-               Score.log_score, Score.coverage, Score.calibration).where(Score.question_id.in_(question_ids)))
-    return [(r[0], r[1], contribution(*r[2:])) for r in rows]
+               Score.log_score, Score.coverage, Score.calibration).where(Score.question_id.in_(question_ids))))
 
 
 def apply_deltas(session: Session, deltas: dict[Key, np.ndarray]) -> None:
@@ -132,7 +143,7 @@ def rebuild_stats(session: Session) -> None:
                    Score.log_score, Score.coverage, Score.calibration)
             .join(Question, Question.id == Score.question_id)
             .where(Score.user_id.in_(users), Question.status == "resolved"))
-        apply_deltas(session, accumulate(session, [(r[0], r[1], contribution(*r[2:])) for r in rows], 1.0))
+        apply_deltas(session, accumulate(session, list(rows), 1.0))
 
 
 def pooled_bins(session: Session, user_id: int, tag: str = OVERALL) -> np.ndarray:

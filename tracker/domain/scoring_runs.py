@@ -105,17 +105,22 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
     return question, forecaster, seconds, probs, times
 
 
-def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int]) -> RunReport:
+def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int],
+                      keep_aggregates: bool = True) -> RunReport:
     """Recompute and replace the stored scores of ``question_ids`` to follow their latest event.
 
     Resolved: one Score row per forecaster and a QuestionScore. Annulled: no Score rows at all
     (null, not zero) and a QuestionScore recording the annulment. No event: nothing stored.
+    The forecaster aggregates follow (``keep_aggregates=False``: the caller rebuilds them).
     """
     report = RunReport()
     ids = sorted(set(question_ids))
     for start in range(0, len(ids), BATCH_QUESTIONS):
         batch = ids[start:start + BATCH_QUESTIONS]
         # The forecaster aggregates lose the batch's old scores and gain its new ones.
+        if not keep_aggregates:
+            _rescore_batch(session, clock.now(), batch, report)
+            continue
         deltas = accumulate(session, stored_contributions(session, batch), -1.0)
         _rescore_batch(session, clock.now(), batch, report)
         apply_deltas(session, accumulate(session, stored_contributions(session, batch), 1.0, into=deltas))
@@ -232,7 +237,7 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
     # Scores of questions that no longer have any event cannot stand.
     session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
-    report = rescore_questions(session, clock, with_events)
+    report = rescore_questions(session, clock, with_events, keep_aggregates=False)
     # From scratch, so rounding in the running sums never accumulates across rebuilds.
     rebuild_stats(session)
     return report
