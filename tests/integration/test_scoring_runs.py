@@ -149,3 +149,22 @@ def test_forecaster_aggregates_kept_by_rescores_equal_a_rebuild(db_session, cloc
     q2.status = "annulled"
     rescore_questions(db_session, clock, [q2.id])
     assert (a.id, "t") not in _stats(db_session) and _stats(db_session)[(a.id, "")][0] == 1
+
+
+def test_batches_bounded_by_forecasts_score_the_same(db_session, clock, scene, monkeypatch):
+    import tracker.domain.scoring_runs as runs
+
+    q, _a, _b = scene
+    q2 = make_question(db_session, "q2b", opens_at=at(1, 0), closes_at=at(9), status="closed")
+    add_forecast(db_session, q2, _a, 0.3, at(2))
+    for question in (q, q2):
+        _event(db_session, question, "resolve", "yes")
+        question.status = "resolved"
+    clock.set(datetime(2017, 5, 1, tzinfo=UTC))
+    rescore_questions(db_session, clock, [q.id, q2.id])
+    together = {(s.question_id, s.user_id): s.brier for s in db_session.scalars(select(Score))}
+    assert [len(b) for b in runs._batches(db_session, [q.id, q2.id])] == [2]
+    monkeypatch.setattr(runs, "BATCH_FORECASTS", 1)  # every question its own batch
+    assert [len(b) for b in runs._batches(db_session, [q.id, q2.id])] == [1, 1]
+    rescore_questions(db_session, clock, [q.id, q2.id])
+    assert {(s.question_id, s.user_id): s.brier for s in db_session.scalars(select(Score))} == together

@@ -29,6 +29,8 @@ from ..models import (
 from .forecaster_stats import accumulate, apply_deltas, rebuild_stats, stored_contributions
 
 BATCH_QUESTIONS = 500
+#: Forecasts read and scored per batch: bounds a rebuild's memory whatever the questions' sizes.
+BATCH_FORECASTS = 150_000
 
 
 @dataclass
@@ -114,9 +116,7 @@ def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int
     The forecaster aggregates follow (``keep_aggregates=False``: the caller rebuilds them).
     """
     report = RunReport()
-    ids = sorted(set(question_ids))
-    for start in range(0, len(ids), BATCH_QUESTIONS):
-        batch = ids[start:start + BATCH_QUESTIONS]
+    for batch in _batches(session, sorted(set(question_ids))):
         # The forecaster aggregates lose the batch's old scores and gain its new ones.
         if not keep_aggregates:
             _rescore_batch(session, clock.now(), batch, report)
@@ -125,6 +125,28 @@ def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int
         _rescore_batch(session, clock.now(), batch, report)
         apply_deltas(session, accumulate(session, stored_contributions(session, batch), 1.0, into=deltas))
     return report
+
+
+def _batches(session: Session, ids: list[int]) -> Iterable[list[int]]:
+    """Consecutive runs of ``ids`` holding at most BATCH_FORECASTS forecasts (a bigger question
+    alone) and BATCH_QUESTIONS questions."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        for qid, n in session.execute(select(Forecast.question_id, func.count()).where(
+                Forecast.question_id.in_(chunk)).group_by(Forecast.question_id)):
+            counts[qid] = n
+    batch: list[int] = []
+    size = 0
+    for qid in ids:
+        n = counts.get(qid, 0)
+        if batch and (size + n > BATCH_FORECASTS or len(batch) >= BATCH_QUESTIONS):
+            yield batch
+            batch, size = [], 0
+        batch.append(qid)
+        size += n
+    if batch:
+        yield batch
 
 
 def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> list[int]:
