@@ -124,7 +124,21 @@ def apply_deltas(session: Session, deltas: dict[Key, np.ndarray]) -> None:
             record[name] = None if np.isnan(value) else value
         record["calibration"] = None if np.isnan(reliability[i]) else float(reliability[i])
         records.append(record)
-    session.execute(insert(ForecasterStat), records)
+    _write(session, records)
+
+
+def _write(session: Session, records: list[dict[str, Any]]) -> None:
+    """Insert aggregate rows: COPY on PostgreSQL (a rescore of a big question rewrites tens of
+    thousands), executemany elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(ForecasterStat), records)
+        return
+    names = [c.name for c in ForecasterStat.__table__.columns]
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+            f"COPY forecaster_stats ({', '.join(names)}) FROM STDIN") as copy:
+        for record in records:
+            copy.write_row([record[name] for name in names])
 
 
 def rebuild_stats(session: Session) -> None:
