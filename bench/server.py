@@ -26,7 +26,7 @@ def free_port() -> int:
 class Gunicorn:
     """``gunicorn APP`` on a free port with the benchmark's environment; a context manager."""
 
-    def __init__(self, url: str, app: str = "tracker.wsgi:app", workers: int = 2, log: Path | None = None) -> None:
+    def __init__(self, url: str, app: str = "tracker.wsgi:app", workers: int = 4, log: Path | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log or Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-gunicorn-{self.port}.log"
