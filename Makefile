@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-test chromium bench clean lock
+.PHONY: run test lint install install-test chromium bench bench-quick bench-scoring clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,18 @@ chromium:
 	  else echo "Chromium is missing: run 'sudo apt-get install chromium' (browser tests need it)"; exit 1; fi; \
 	fi
 
+## make bench: seed PostgreSQL with the issue-14 dataset, time pages, submissions and bulk paths
+## against real gunicorn processes; ends with one `BENCH <name> <value> <unit>` line per figure.
+BENCH_DATABASE_URL ?= postgresql://127.0.0.1:5432/bench_issue14
 bench: install-test
+	$(BIN)/python bench/run.py --url $(BENCH_DATABASE_URL) --scale 1
+
+## make bench-quick: the same at a tenth of the size.
+bench-quick: install-test
+	$(BIN)/python bench/run.py --url $(BENCH_DATABASE_URL) --scale 0.1
+
+## make bench-scoring: the scoring engine alone on synthetic arrays.
+bench-scoring: install-test
 	$(BIN)/python bench/scoring.py
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.

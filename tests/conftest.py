@@ -160,6 +160,22 @@ def settings(clean_db, tmp_path) -> Settings:
                     ratelimit_enabled=False)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_plot_cache():
+    """Each test starts without plots cached by an earlier test's database."""
+    from tracker.web.plots import clear_plot_cache
+
+    clear_plot_cache()
+
+
+@pytest.fixture
+def crowd_public(settings) -> Settings:
+    """Show every open question's crowd to everyone (tests about the crowd's numbers, not its privacy)."""
+    settings.crowd_min_forecasters = 0
+    settings.crowd_after_own_forecast = False
+    return settings
+
+
 @pytest.fixture
 def app(settings, clock):
     """The app with CSRF off, for tests of behaviour; use ``csrf_app`` to test CSRF itself."""

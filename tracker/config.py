@@ -76,6 +76,8 @@ class Settings:
     reset_link_hours: int = 2
     #: Requests per API token (or per address without one) on /api/v1.
     api_rate_limit: str = "300 per minute"
+    crowd_min_forecasters: int = 3
+    crowd_after_own_forecast: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -98,6 +100,7 @@ class Settings:
             remember_days = int(env.get("TRACKER_REMEMBER_DAYS") or "30")
             proxy_hops = int(env.get("TRACKER_PROXY_HOPS") or "0")
             reset_hours = int(env.get("TRACKER_RESET_LINK_HOURS") or "2")
+            crowd_min = int(env.get("TRACKER_CROWD_MIN_FORECASTERS", "3"))
         except ValueError as exc:
             raise ConfigError(f"invalid number in TRACKER_* settings: {exc}") from exc
         if prompt_every < 1:
@@ -135,6 +138,8 @@ class Settings:
             proxy_hops=proxy_hops,
             reset_link_hours=reset_hours,
             api_rate_limit=api_limit,
+            crowd_min_forecasters=crowd_min,
+            crowd_after_own_forecast=_bool(env.get("TRACKER_CROWD_AFTER_OWN_FORECAST"), True),
         )
 
     def accepted_hosts(self) -> list[str]:

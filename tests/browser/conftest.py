@@ -123,6 +123,10 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         "TRACKER_SECRET_KEY": "browser-test-secret",
         "TRACKER_INSTANCE": str(folder),
         "TRACKER_ENV": "test",
+        # These tests are about layout, the CSP and accessibility, so every crowd is shown (issue 14's
+        # privacy rule is tested in tests/integration/test_crowd_pages.py).
+        "TRACKER_CROWD_MIN_FORECASTERS": "0",
+        "TRACKER_CROWD_AFTER_OWN_FORECAST": "0",
     }
     subprocess.run([sys.executable, "-m", "tracker", "db", "upgrade"], env=env, cwd=ROOT, check=True,
                    capture_output=True)

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import NOW, add_forecast, make_question, make_user
+from tracker.domain.forecaster_stats import rebuild_stats
 from tracker.domain.tokens import create_token
 from tracker.models import Forecast, QuestionScore, ResolutionEvent, Score
 
@@ -35,6 +36,8 @@ def world(db_session, clock):
                          first_forecast_at=NOW - timedelta(days=50), last_forecast_at=NOW - timedelta(days=50),
                          active_days=30, brier=0.08, relative_brier=0.0, log_score=-0.22, baseline=50.0,
                          coverage=0.75, calibration=None, computed_at=NOW))
+    db_session.flush()
+    rebuild_stats(db_session)  # the Score row was written by hand, not by a rescore (issue 14's aggregates)
     tokens = {u.username: create_token(db_session, clock, u, "script").clear for u in (alice, bob, admin)}
     db_session.commit()
     return {"tokens": tokens, "questions": (binary, multi, closed, done)}
@@ -44,7 +47,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_question_list_filters_and_pages_with_a_cursor(client, world):
+def test_question_list_filters_and_pages_with_a_cursor(crowd_public, client, world):
     body = client.get("/api/v1/questions").get_json()
     assert [q["slug"] for q in body["items"]] == ["vote", "rain"]  # open ones, by close
     assert body["items"][1]["crowd"] == {"probabilities": {"yes": 0.4, "no": 0.6}, "forecasters": 1}
@@ -115,6 +118,27 @@ def test_forecast_on_a_closed_question_is_409(client, world):
     response = client.post("/api/v1/questions/past/forecasts", json={"probabilities": {"yes": 0.5}},
                            headers=bearer(world["tokens"]["alice"]))
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
+
+
+def test_api_crowd_follows_the_crowd_privacy_rule(client, world, settings):
+    """Issue 14's rule through convert.crowd_for: an open question's crowd needs enough forecasters
+    and the viewer's own forecast; a question whose forecasting ended shows it to everyone."""
+    settings.crowd_min_forecasters, settings.crowd_after_own_forecast = 1, True
+    tokens = world["tokens"]
+
+    def rain(token=None):
+        items = client.get("/api/v1/questions", headers=bearer(token) if token else {}).get_json()["items"]
+        listed = next(q["crowd"] for q in items if q["slug"] == "rain")
+        one = client.get("/api/v1/questions/rain", headers=bearer(token) if token else {}).get_json()["crowd"]
+        assert listed == one
+        return one
+
+    assert rain() is None and rain(tokens["alice"]) is None  # neither has forecast on it
+    assert rain(tokens["bob"]) == {"probabilities": {"yes": 0.4, "no": 0.6}, "forecasters": 1}
+    settings.crowd_min_forecasters = 2
+    assert rain(tokens["bob"]) is None  # below the minimum, even for a forecaster
+    done = client.get("/api/v1/questions/done").get_json()["crowd"]
+    assert done is not None and done["forecasters"] == 1  # decided: shown to everyone
 
 
 def test_writes_need_authentication_and_json(client, world):

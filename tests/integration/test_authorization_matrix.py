@@ -219,10 +219,8 @@ def test_nobody_sees_another_forecasters_open_forecast(app, scene, sessions, set
 
 
 def test_crowd_below_its_minimum_size_is_not_shown(app, scene, settings):
-    """CROWD-MIN ROW (issue 13 builds TRACKER_CROWD_MIN_FORECASTERS): once the setting exists, a
-    crowd of fewer forecasters than the minimum must not be shown to anyone but admins."""
-    if not hasattr(settings, "crowd_min_forecasters"):
-        pytest.skip("TRACKER_CROWD_MIN_FORECASTERS is not in this branch yet (issue 13)")
+    """CROWD-MIN ROW (issue 14's TRACKER_CROWD_MIN_FORECASTERS): a crowd of fewer forecasters
+    than the minimum must not be shown to anyone but admins."""
     settings.crowd_min_forecasters = 3  # two forecasters on open-q: below the minimum
     for role in ("anon", "A", "B"):
         body = _client_as(app, app.extensions["tracker"].sessions, role).get("/q/open-q").get_data(as_text=True)

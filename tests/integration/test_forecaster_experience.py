@@ -100,7 +100,7 @@ def test_profile_explains_missing_calibration(client, decided):
     assert "forecast(s)" not in page
 
 
-def test_wording(client, sessions, decided):
+def test_wording(crowd_public, client, sessions, decided):
     """Item 9: plurals and the empty-search message read as sentences."""
     with sessions.begin() as s:
         q = make_question(s, "one-q", NOW - DAY, NOW + DAY, title="One forecaster question?")
@@ -251,11 +251,17 @@ def test_list_for_a_reader_uses_a_fixed_number_of_queries(app, client, sessions,
     def count(*_args) -> None:
         statements.append("q")
 
+    # The first reader after forecasts added behind the app's back (the factories) rebuilds those
+    # questions' crowd rows once (issue 14); the steady state is what must not grow.
+    client.get("/?status=all")
     event.listen(engine, "before_cursor_execute", count)
     try:
         client.get("/?status=all")
         few = len(statements)
         add(3, 12)
+        event.remove(engine, "before_cursor_execute", count)
+        client.get("/?status=all")
+        event.listen(engine, "before_cursor_execute", count)
         statements.clear()
         page = client.get("/?status=all").get_data(as_text=True)
     finally:

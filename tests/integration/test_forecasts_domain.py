@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tracker.domain import Conflict
-from tracker.domain.crowd import crowd_timeline, current_crowds
+from tracker.domain.crowd import crowd_history, current_crowds
 from tracker.domain.forecasts import (
     ForecastError,
     format_percent,
@@ -139,13 +139,14 @@ def test_current_crowds_is_the_median_of_latest_forecasts(db_session, scene):
     assert current_crowds(db_session, []) == {}
 
 
-def test_crowd_timeline_steps_at_each_forecast(db_session, scene):
+def test_crowd_history_steps_once_per_day(db_session, scene):
     alice, bob, binary, _mc = scene
     add_forecast(db_session, binary, alice, 0.9, NOW - 4 * DAY)
     add_forecast(db_session, binary, bob, 0.5, NOW - 3 * DAY)
     add_forecast(db_session, binary, alice, 0.6, NOW - 2 * DAY)
-    timeline = crowd_timeline(db_session, binary)
-    assert list(timeline.at) == [(NOW - d * DAY).timestamp() for d in (4, 3, 2)]
-    assert list(timeline.probs[:, 0]) == pytest.approx([0.9, 0.7, 0.55])
-    assert list(timeline.n_forecasters) == [1, 2, 2]
-    assert len(crowd_timeline(db_session, scene[3]).at) == 0
+    add_forecast(db_session, binary, alice, 0.7, NOW - 2 * DAY + timedelta(seconds=1))  # same day: the later counts
+    history = crowd_history(db_session, binary)
+    assert [t.date() for t in history.at] == [(NOW - d * DAY).date() for d in (4, 3, 2)]
+    assert history.series(0) == pytest.approx([0.9, 0.7, 0.6])
+    assert history.forecasters == [1, 2, 2]
+    assert len(crowd_history(db_session, scene[3]).at) == 0

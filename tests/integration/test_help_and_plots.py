@@ -62,7 +62,7 @@ def test_every_score_link_on_the_pages_points_at_a_section(client, db_session, a
 
 
 @pytest.mark.parametrize("label", [r"$\undefinedcmd{x}$", r"$x^$", "50$ or \\ more", "$$"])
-def test_option_labels_are_drawn_literally(client, db_session, label):
+def test_option_labels_are_drawn_literally(crowd_public, client, db_session, label):
     """A $ in an option label used to start mathtext: an unknown command made the page a 500."""
     question = make_question(db_session, "math-q", NOW - 10 * DAY, NOW + 10 * DAY, kind="multiple_choice",
                              options=["a", "b"])

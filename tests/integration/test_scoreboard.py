@@ -31,6 +31,7 @@ from sqlalchemy import update
 from tests.conftest import append_only_lifted
 from tests.factories import add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history, utc
+from tracker.domain.forecaster_stats import rebuild_stats
 from tracker.domain.profiles import forecaster_profile
 from tracker.domain.resolution import annul, resolve
 from tracker.domain.scoreboards import ScoreFilter, scoreboard
@@ -172,6 +173,8 @@ def test_board_reads_stored_scores_not_forecasts(client, sessions, history):
         # ... while a changed stored score does.
         session.execute(update(Score).where(Score.question_id == history["q2"], Score.user_id == history["bob"])
                         .values(relative_brier=0.5))
+        # The board reads per-forecaster aggregates, kept by every rescore and rebuilt from the Score rows.
+        rebuild_stats(session)
         session.commit()
     rows = {r["forecaster"]: r for r in csv_rows(client.get("/scoreboard.csv").get_data(as_text=True))}
     assert float(rows["alice"]["mean_relative_brier"]) == pytest.approx(-0.0875)

@@ -113,3 +113,58 @@ def test_early_resolution_is_rescored_once_the_close_passes(db_session, clock, s
     assert stale_question_ids(db_session, clock.now()) == [q.id]
     rescore_questions(db_session, clock, [q.id])
     assert _scores(db_session, q)[a.id].calibration is not None
+
+
+def _stats(db_session) -> dict:
+    from tracker.domain.forecaster_stats import FIELDS
+    from tracker.models import ForecasterStat
+
+    rows = db_session.scalars(select(ForecasterStat).order_by(ForecasterStat.user_id, ForecasterStat.tag))
+    return {(r.user_id, r.tag): [getattr(r, f) for f in (*FIELDS, "mean_brier", "mean_relative_brier",
+                                                        "mean_log_score", "mean_coverage", "calibration")]
+            for r in rows}
+
+
+def test_forecaster_aggregates_kept_by_rescores_equal_a_rebuild(db_session, clock, scene):
+    """Each rescore adds its change to the aggregates; after resolutions, a correction and an
+    annulment they equal the aggregates recomputed from every stored score."""
+    from tracker.domain.forecaster_stats import rebuild_stats
+
+    q, a, b = scene
+    q2 = make_question(db_session, "q2", opens_at=at(1, 0), closes_at=at(9), status="closed", tags=["t"])
+    add_forecast(db_session, q2, a, 0.3, at(2))
+    add_forecast(db_session, q2, b, 0.6, at(3))
+    clock.set(datetime(2017, 5, 1, tzinfo=UTC))
+    for question, key in ((q, "yes"), (q2, "no"), (q2, "yes")):  # the last one corrects q2
+        _event(db_session, question, "resolve", key)
+        question.status = "resolved"
+        rescore_questions(db_session, clock, [question.id])
+    kept = _stats(db_session)
+    assert kept[(a.id, "")][0] == 2 and kept[(a.id, "t")][0] == 1
+    rebuild_stats(db_session)
+    assert _stats(db_session).keys() == kept.keys()
+    for key, values in _stats(db_session).items():
+        assert values == pytest.approx(kept[key], nan_ok=True, rel=1e-12, abs=1e-12)
+    _event(db_session, q2, "annul")
+    q2.status = "annulled"
+    rescore_questions(db_session, clock, [q2.id])
+    assert (a.id, "t") not in _stats(db_session) and _stats(db_session)[(a.id, "")][0] == 1
+
+
+def test_batches_bounded_by_forecasts_score_the_same(db_session, clock, scene, monkeypatch):
+    import tracker.domain.scoring_runs as runs
+
+    q, _a, _b = scene
+    q2 = make_question(db_session, "q2b", opens_at=at(1, 0), closes_at=at(9), status="closed")
+    add_forecast(db_session, q2, _a, 0.3, at(2))
+    for question in (q, q2):
+        _event(db_session, question, "resolve", "yes")
+        question.status = "resolved"
+    clock.set(datetime(2017, 5, 1, tzinfo=UTC))
+    rescore_questions(db_session, clock, [q.id, q2.id])
+    together = {(s.question_id, s.user_id): s.brier for s in db_session.scalars(select(Score))}
+    assert [len(b) for b in runs._batches(db_session, [q.id, q2.id])] == [2]
+    monkeypatch.setattr(runs, "BATCH_FORECASTS", 1)  # every question its own batch
+    assert [len(b) for b in runs._batches(db_session, [q.id, q2.id])] == [1, 1]
+    rescore_questions(db_session, clock, [q.id, q2.id])
+    assert {(s.question_id, s.user_id): s.brier for s in db_session.scalars(select(Score))} == together

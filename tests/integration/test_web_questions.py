@@ -69,7 +69,7 @@ def test_tag_and_text_filters(client, bank):
     assert "No questions match" in page
 
 
-def test_list_shows_crowd_forecasters_and_time_left(client, db_session, bank):
+def test_list_shows_crowd_forecasters_and_time_left(crowd_public, client, db_session, bank):
     users = [make_user(db_session, n) for n in ("ann", "bob", "cy")]
     for user, p in zip(users, (0.6, 0.8, 0.7), strict=True):
         add_forecast(db_session, bank["open"], user, p, NOW - 2 * DAY)
@@ -107,11 +107,17 @@ def test_list_uses_a_fixed_number_of_queries(app, client, db_session):
         db_session.commit()
 
     add_questions(2, 0)
+    # Forecasts added behind the app's back (as an import does) are folded into the crowd rows
+    # once, by the first reader; count the reads after that.
+    client.get("/")
     event.listen(engine, "before_cursor_execute", count)
     try:
         client.get("/")
         few = len(statements)
         add_questions(10, 2)
+        event.remove(engine, "before_cursor_execute", count)
+        client.get("/")
+        event.listen(engine, "before_cursor_execute", count)
         statements.clear()
         client.get("/")
         many = len(statements)
@@ -130,7 +136,7 @@ def test_question_page_renders_sanitised_markdown_and_dates(client, bank):
     assert "europe" in page
 
 
-def test_others_forecasts_hidden_while_open_and_shown_after_close(client, db_session, bank, clock):
+def test_others_forecasts_hidden_while_open_and_shown_after_close(crowd_public, client, db_session, bank, clock):
     other = make_user(db_session, "other")
     add_forecast(db_session, bank["open"], other, 0.42, NOW - DAY, rationale="secret reasoning")
     db_session.commit()

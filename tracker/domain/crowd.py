@@ -1,19 +1,53 @@
-"""The crowd forecast from the database: load forecasts into arrays and let the scoring engine
-compute it (the medians live in :mod:`tracker.scoring.crowd`, nowhere else).
+"""The crowd forecast as pages show it, read from the maintained crowd tables
+(:mod:`.crowd_upkeep`): a bounded number of rows per question whatever its history. The medians
+themselves are computed by :mod:`tracker.scoring.crowd`, nowhere else.
+
+Who may see an open question's crowd is decided in ONE place, :func:`crowd_visible`.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
-import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Forecast, ForecastProbability, Question, QuestionOption
-from ..scoring.crowd import CrowdTimeline, crowd_forecast_over_time
+from ..models import CrowdDay, Question, QuestionCrowd, StandingForecast, User
+from .crowd_upkeep import crowd_until, refresh_stale
+
+
+@dataclass(frozen=True)
+class CrowdPolicy:
+    """When an open question's crowd is shown (TRACKER_CROWD_MIN_FORECASTERS,
+    TRACKER_CROWD_AFTER_OWN_FORECAST): enough forecasters, and the viewer's own forecast first."""
+
+    min_forecasters: int = 3
+    after_own_forecast: bool = True
+
+
+#: Everything visible (the CLI and tests that do not ask about privacy).
+OPEN_POLICY = CrowdPolicy(min_forecasters=0, after_own_forecast=False)
+
+
+def crowd_visible(question: Question, shown_status: str, forecasters: int, viewer_forecast: bool,
+                  policy: CrowdPolicy) -> bool:
+    """Whether the crowd (number and plot) of ``question`` may be shown: always once forecasting
+    has ended; while open only with at least ``policy.min_forecasters`` forecasters and, when the
+    policy says so, after the viewer made a forecast of their own (as Fatebook does: no anchoring)."""
+    if shown_status not in ("draft", "open"):
+        return True
+    if forecasters < policy.min_forecasters:
+        return False
+    return viewer_forecast or not policy.after_own_forecast
+
+
+def hidden_reason(forecasters: int, viewer_forecast: bool, policy: CrowdPolicy) -> str:
+    """Why an open question's crowd is hidden, in words for the page."""
+    if forecasters < policy.min_forecasters:
+        return (f"The crowd forecast is shown once at least {policy.min_forecasters} forecasters have "
+                "forecast on this question.")
+    return "Make your own forecast to see the crowd's: it is hidden until then so it cannot anchor you."
 
 
 @dataclass(frozen=True)
@@ -31,19 +65,20 @@ class CrowdNow:
 
 @dataclass(frozen=True)
 class CrowdHistory:
-    """The crowd forecast of one question from each moment it changed: plain Python values, so
-    pages and plots never handle the scoring engine's arrays."""
+    """The crowd forecast of one question per UTC day (the crowd scoring uses; today's is the crowd
+    now) up to the effective close: plain values, so pages and plots never handle arrays."""
 
     option_keys: list[str]
     at: list[datetime] = field(default_factory=list)
-    probabilities: list[list[float]] = field(default_factory=list)  # per moment, per option (in order)
+    probabilities: list[list[float]] = field(default_factory=list)  # per point, per option (in order)
     forecasters: list[int] = field(default_factory=list)
+    version: tuple = ()  # changes whenever the history does (a cache key for plots)
 
     def __len__(self) -> int:
         return len(self.at)
 
     def series(self, position: int) -> list[float]:
-        """The crowd probability of the option at ``position`` at each moment."""
+        """The crowd probability of the option at ``position`` at each point."""
         return [row[position] for row in self.probabilities]
 
     def latest(self) -> CrowdNow | None:
@@ -54,88 +89,66 @@ class CrowdHistory:
                         forecasters=self.forecasters[-1])
 
 
-def _seconds(value: datetime) -> float:
-    return value.astimezone(UTC).timestamp()
+def _midnight(day) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _timeline(rows: Sequence[tuple[int, datetime, int, int, float]], n_options: int,
-              until: datetime | None) -> CrowdTimeline:
-    """Rows of (forecast id, created_at, user id, option position, probability) -> crowd timeline."""
-    by_forecast: dict[int, list] = {}
-    for forecast_id, created_at, user_id, position, probability in rows:
-        entry = by_forecast.setdefault(forecast_id, [user_id, _seconds(created_at), [0.0] * n_options])
-        entry[2][position] = probability
-    entries = list(by_forecast.values())
-    forecaster = np.array([e[0] for e in entries], dtype=np.int64)
-    times = np.array([e[1] for e in entries], dtype=np.float64)
-    probs = np.array([e[2] for e in entries], dtype=np.float64).reshape(len(entries), n_options)
-    return crowd_forecast_over_time(
-        forecaster, times, probs, n_options, until=None if until is None else _seconds(until)
-    )
+def _close_crowd(session: Session, question: Question, row: QuestionCrowd,
+                 close: datetime) -> tuple[list[float], int] | None:
+    """The crowd at an early effective close, cached on the question's crowd row."""
+    if row.close_at != close:
+        found = crowd_until(session, question, close)
+        row.close_at = close
+        row.close_probabilities, row.close_forecasters = (found if found else (None, None))
+        session.flush()
+    if row.close_probabilities is None:
+        return None
+    return row.close_probabilities, int(row.close_forecasters or 0)
 
 
-def _forecast_rows(question_ids: Sequence[int]):
-    return (
-        select(Forecast.question_id, Forecast.id, Forecast.created_at, Forecast.user_id,
-               QuestionOption.position, ForecastProbability.probability)
-        .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)
-        .join(QuestionOption, QuestionOption.id == ForecastProbability.option_id)
-        .where(Forecast.question_id.in_(question_ids))
-    )
-
-
-def crowd_timeline(session: Session, question: Question) -> CrowdTimeline:
-    """The crowd forecast of ``question`` from each moment it changed, up to the close (one query)."""
-    rows = session.execute(_forecast_rows([question.id])).all()
-    return _timeline([r[1:] for r in rows], len(question.options), question.closes_at)
-
-
-def crowd_history(session: Session, question: Question) -> CrowdHistory:
-    """:func:`crowd_timeline` as plain values, for pages and plots."""
-    timeline = crowd_timeline(session, question)
-    return CrowdHistory(
-        option_keys=[o.key for o in question.options],
-        at=[datetime.fromtimestamp(float(s), tz=UTC) for s in timeline.at],
-        probabilities=timeline.probs.tolist(),
-        forecasters=[int(n) for n in timeline.n_forecasters],
-    )
+def crowd_history(session: Session, question: Question, close: datetime | None = None) -> CrowdHistory:
+    """The crowd of ``question`` per day up to ``close`` (default: the scheduled close). Forecasts
+    made after an early effective close do not count, exactly as in scoring."""
+    close = question.closes_at if close is None else min(close, question.closes_at)
+    keys = [o.key for o in question.options]
+    row = refresh_stale(session, [question]).get(question.id)
+    if row is None:  # no forecast yet
+        return CrowdHistory(option_keys=keys, version=(0, close.isoformat()))
+    history = CrowdHistory(option_keys=keys, version=(row.last_forecast_id, close.isoformat()))
+    early = row.last_forecast_at is not None and row.last_forecast_at > close
+    days = select(CrowdDay).where(CrowdDay.question_id == question.id).order_by(CrowdDay.day)
+    if early:
+        days = days.where(CrowdDay.day < close.astimezone(UTC).date())
+    for day in session.scalars(days):
+        history.at.append(_midnight(day.day))
+        history.probabilities.append(list(day.probabilities))
+        history.forecasters.append(day.forecasters)
+    if early:
+        final = _close_crowd(session, question, row, close)
+        if final is not None:
+            history.at.append(close)
+            history.probabilities.append(list(final[0]))
+            history.forecasters.append(final[1])
+    return history
 
 
 def current_crowds(session: Session, questions: Sequence[Question]) -> dict[int, CrowdNow]:
-    """The crowd forecast now (or at the close) of each question, in one query for all of them.
-
-    Only each forecaster's latest forecast made before the close is read: that is all the current
-    crowd depends on. Questions without forecasts are absent from the result.
-    """
-    if not questions:
-        return {}
-    ids = [q.id for q in questions]
-    ranked = (
-        select(
-            Forecast.id.label("forecast_id"),
-            func.row_number()
-            .over(partition_by=(Forecast.question_id, Forecast.user_id),
-                  order_by=(Forecast.created_at.desc(), Forecast.id.desc()))
-            .label("rank"),
-        )
-        .join(Question, Question.id == Forecast.question_id)
-        .where(Forecast.question_id.in_(ids), Forecast.created_at <= Question.closes_at)
-        .subquery()
-    )
-    rows = session.execute(
-        _forecast_rows(ids).join(ranked, ranked.c.forecast_id == Forecast.id).where(ranked.c.rank == 1)
-    ).all()
-    grouped: dict[int, list] = defaultdict(list)
-    for row in rows:
-        grouped[row[0]].append(row[1:])
+    """The crowd forecast now (or at the close) of each question: one maintained row each.
+    Questions without forecasts are absent from the result."""
+    rows = refresh_stale(session, questions)
     result: dict[int, CrowdNow] = {}
     for question in questions:
-        if question.id not in grouped:
+        row = rows.get(question.id)
+        if row is None or not row.probabilities:
             continue
-        timeline = _timeline(grouped[question.id], len(question.options), None)
         keys = [o.key for o in question.options]
-        result[question.id] = CrowdNow(
-            probabilities=dict(zip(keys, (float(p) for p in timeline.probs[-1]), strict=True)),
-            forecasters=int(timeline.n_forecasters[-1]),
-        )
+        result[question.id] = CrowdNow(dict(zip(keys, row.probabilities, strict=True)), row.forecasters)
     return result
+
+
+def forecast_on(session: Session, viewer: User | None, question_ids: Sequence[int]) -> set[int]:
+    """Which of ``question_ids`` the viewer has a forecast on (their standing rows; a primary key read)."""
+    if viewer is None or not question_ids:
+        return set()
+    return set(session.scalars(select(StandingForecast.question_id).where(
+        StandingForecast.user_id == viewer.id, StandingForecast.question_id.in_(question_ids))))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..clock import Clock
 from ..models import Forecast, ForecastProbability, Question, User
 from . import Conflict, DomainError
+from .crowd_upkeep import lock_question, record_forecast
 
 MAX_RATIONALE = 5000
 SUM_TOLERANCE = 1e-6
@@ -125,6 +126,8 @@ def submit_forecast(
         raise ForecastError(
             f"The rationale is {len(rationale)} characters long; the limit is {MAX_RATIONALE}.", field="rationale"
         )
+    # Submissions on one question take turns from here, so each sees the other's standing forecast.
+    lock_question(session, question.id)
     forecast = Forecast(question_id=question.id, user_id=user.id, created_at=now, rationale=rationale)
     forecast.probabilities = [
         ForecastProbability(option_id=o.id, probability=clean[o.key]) for o in question.options
@@ -139,6 +142,7 @@ def submit_forecast(
     except IntegrityError:
         raise Conflict("A forecast of yours on this question was stored at this same moment; "
                        "nothing else was saved. Reload the page to see it.") from None
+    record_forecast(session, question, forecast, [clean[o.key] for o in question.options])
     return forecast
 
 

@@ -12,8 +12,13 @@ from sqlalchemy.orm import Session
 from .. import scoring
 from ..models import FINAL_STATUSES, Forecast, Question, QuestionOption, ResolutionEvent, Score, User
 from . import NotFound
-from .scoreboards import EFFECTIVE_CLOSE, ScoreboardRow, _nan, calibration_bins, scoreboard
+from .board_pages import board_position
+from .forecaster_stats import pooled_bins
+from .scoreboards import EFFECTIVE_CLOSE, ScoreboardRow, _nan
 from .users import find_user
+
+#: Rows per page of a profile's question table.
+PROFILE_PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,18 @@ class Profile:
     mean_log_score: float = np.nan
     open_forecasts: int = 0
     bins: list[CalibrationBin] = field(default_factory=list)
+    page: int = 1
+    page_size: int = PROFILE_PAGE_SIZE
+
+    @property
+    def page_questions(self) -> list[ProfileQuestion]:
+        """The rows of the question table on this page (by close date, as in ``questions``)."""
+        start = (self.page - 1) * self.page_size
+        return self.questions[start:start + self.page_size]
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.page_size < len(self.questions)
 
     @property
     def next_calibration_close(self) -> datetime | None:
@@ -65,15 +82,16 @@ class Profile:
         return min(closes) if closes else None
 
 
-def forecaster_profile(session: Session, username: str) -> Profile:
-    """A forecaster's stored scores: per-question rows by close date, means and pooled calibration."""
+def forecaster_profile(session: Session, username: str, page: int = 1) -> Profile:
+    """A forecaster's stored scores: per-question rows by close date (the table shows ``page``),
+    means, pooled calibration and rank from the stored aggregates (never the whole board)."""
     user = find_user(session, username)
     if user is None:
         raise NotFound(f"There is no forecaster {username!r}.")
     rows = session.execute(
         select(Question.slug, Question.title, EFFECTIVE_CLOSE.label("close"), QuestionOption.label.label("outcome"),
                Score.forecasts, Score.active_days, Score.brier, Score.relative_brier, Score.log_score,
-               Score.coverage, Score.calibration, Question.closes_at.label("scheduled_close"))
+               Score.coverage, Question.closes_at.label("scheduled_close"))
         .join(Question, Question.id == Score.question_id)
         .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
         .join(QuestionOption, QuestionOption.id == ResolutionEvent.outcome_option_id)
@@ -85,14 +103,14 @@ def forecaster_profile(session: Session, username: str) -> Profile:
                         _nan(r.relative_brier), _nan(r.log_score), _nan(r.coverage), r.scheduled_close)
         for r in rows
     ]
-    bins = np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS)
-    pooled = bins.sum(axis=0)  # bin sums are additive across questions (§7)
-    board = scoreboard(session)
+    pooled = pooled_bins(session, user.id)  # bin sums are additive across questions (§7)
+    board_row, board_size = board_position(session, user.id)
     profile = Profile(
         user=user,
         questions=questions,
-        board_row=next((r for r in board if r.user_id == user.id), None),
-        board_size=len(board),
+        board_row=board_row,
+        board_size=board_size,
+        page=max(page, 1),
         calibration=scoring.calibration_from_bin_sums(pooled[0], pooled[1], pooled[2]),
         mean_brier=scoring.mean_over_questions(np.array([q.brier for q in questions]))[0],
         mean_relative_brier=scoring.mean_over_questions(np.array([q.relative_brier for q in questions]))[0],

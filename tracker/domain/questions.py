@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import (
@@ -21,8 +21,19 @@ from ..models import (
     User,
 )
 from . import NotFound
-from .crowd import CrowdHistory, CrowdNow, crowd_history, current_crowds
+from .crowd import (
+    OPEN_POLICY,
+    CrowdHistory,
+    CrowdNow,
+    CrowdPolicy,
+    crowd_history,
+    crowd_visible,
+    current_crowds,
+    forecast_on,
+    hidden_reason,
+)
 from .forecasts import is_open_for_forecasts, probabilities_by_key, user_forecasts
+from .my_forecasts import STALE_AFTER
 from .resolution import standing_event
 
 CLOSING_SOON = timedelta(days=7)
@@ -41,6 +52,9 @@ STATUS_LABELS = {
     "annulled": "Annulled",
 }
 DEFAULT_STATUS = "open"
+#: Rows per page of the question list and of everyone's forecasts.
+LIST_PAGE_SIZE = 50
+EVERYONE_PAGE_SIZE = 100
 
 
 def find_question(session: Session, slug: str) -> Question | None:
@@ -89,18 +103,28 @@ class QuestionList:
     """One page of the question list with its filters as applied."""
 
     questions: list[Question]
-    crowds: dict[int, CrowdNow]
+    crowds: dict[int, CrowdNow]  # only the crowds the viewer may see (see crowd_visible)
     tags: list[str]
     status: str
     tag: str
     text: str
+    page: int = 1
+    has_next: bool = False
+    hidden: set[int] = field(default_factory=set)  # questions whose crowd is withheld from this viewer
 
 
 def list_questions(session: Session, at: datetime, status: str = DEFAULT_STATUS, tag: str = "",
-                   text: str = "") -> QuestionList:
-    """Questions filtered by status (a key of :data:`STATUS_FILTERS`; anything else reads as
-    'open'), tag and text in the title or background, each with its crowd forecast: a fixed number
-    of queries whatever the number of rows. Decided questions come newest first, others by close."""
+                   text: str = "", page: int = 1, viewer: User | None = None,
+                   policy: CrowdPolicy = OPEN_POLICY, mine_filter: str = "",
+                   page_size: int | None = LIST_PAGE_SIZE) -> QuestionList:
+    """One page (:data:`LIST_PAGE_SIZE` rows) of the questions filtered by status (a key of
+    :data:`STATUS_FILTERS`; anything else reads as 'open'), tag and text in the title or
+    background, each with its crowd forecast as ``viewer`` may see it: a fixed number of queries
+    whatever the number of rows. Decided questions come newest first, others by close. ``mine_filter``
+    (a key of :data:`tracker.domain.my_forecasts.MINE_FILTERS`, for a logged-in ``viewer``) keeps
+    the questions the viewer has not forecast, or last forecast over 30 days ago, before paging.
+    ``page_size`` None lists every matching question on one page (the API pages by itself)."""
+    page = max(page, 1)
     if status not in STATUS_FILTERS:
         status = DEFAULT_STATUS
     tag, text = tag.strip(), text.strip()
@@ -113,13 +137,28 @@ def list_questions(session: Session, at: datetime, status: str = DEFAULT_STATUS,
     if text:
         stmt = stmt.where(or_(Question.title.icontains(text, autoescape=True),
                               Question.background.icontains(text, autoescape=True)))
+    if viewer is not None and mine_filter in ("unforecast", "stale"):
+        latest_mine = (select(func.max(Forecast.created_at))
+                       .where(Forecast.question_id == Question.id, Forecast.user_id == viewer.id)
+                       .scalar_subquery())
+        stmt = stmt.where(latest_mine.is_(None) if mine_filter == "unforecast" else latest_mine < at - STALE_AFTER)
     if status in (*FINAL_STATUSES, "awaiting"):
         stmt = stmt.order_by(Question.closes_at.desc(), Question.id)
     else:
         stmt = stmt.order_by(Question.closes_at, Question.id)
-    questions = list(session.scalars(stmt))
-    return QuestionList(questions=questions, crowds=current_crowds(session, questions), tags=tag_names(session),
-                        status=status, tag=tag, text=text)
+    if page_size is None:
+        questions, has_next = list(session.scalars(stmt)), False
+    else:
+        questions = list(session.scalars(stmt.offset((page - 1) * page_size).limit(page_size + 1)))
+        has_next = len(questions) > page_size
+        questions = questions[:page_size]
+    crowds = current_crowds(session, questions)
+    mine = forecast_on(session, viewer, [q.id for q in questions])
+    hidden = {q.id for q in questions if q.id in crowds and not crowd_visible(
+        q, display_status(q, at), crowds[q.id].forecasters, q.id in mine, policy)}
+    return QuestionList(questions=questions, crowds={k: v for k, v in crowds.items() if k not in hidden},
+                        tags=tag_names(session), status=status, tag=tag, text=text, page=page,
+                        has_next=has_next, hidden=hidden)
 
 
 @dataclass
@@ -132,6 +171,10 @@ class QuestionPage:
     mine: list[Forecast]
     crowd: CrowdHistory
     everyone: list[tuple[Forecast, str]] = field(default_factory=list)
+    everyone_next: int | None = None  # forecast id to continue everyone's forecasts after
+    close: datetime | None = None  # the effective close: forecasts after it do not count
+    crowd_hidden: str = ""  # why the crowd is not shown to this viewer, when it is not
+    no_score_reason: str = ""
     resolution: ResolutionEvent | None = None
     question_score: QuestionScore | None = None
     my_score: Score | None = None
@@ -153,19 +196,52 @@ class QuestionPage:
         return probabilities_by_key(self.question, forecast)
 
 
-def question_page(session: Session, question: Question, at: datetime, viewer: User | None) -> QuestionPage:
-    """The data of ``question``'s page as ``viewer`` (None: anonymous) sees it at ``at``."""
+def effective_close(question: Question, event: ResolutionEvent | None) -> datetime:
+    """The scheduled close, or the resolution's ``occurred_at`` when it came earlier (docs/scoring.md)."""
+    if event is not None and event.action == "resolve" and event.occurred_at is not None:
+        return min(event.occurred_at, question.closes_at)
+    return question.closes_at
+
+
+def everyone_page(session: Session, question: Question, after: int | None = None,
+                  size: int = EVERYONE_PAGE_SIZE) -> tuple[list[tuple[Forecast, str]], int | None]:
+    """One page of everyone's forecasts on ``question`` in (time, id) order, continuing after the
+    forecast with id ``after`` (keyset: an index range, however many forecasts there are); and the
+    id to continue after, or None on the last page."""
+    stmt = (select(Forecast, User.username).join(User, User.id == Forecast.user_id)
+            .where(Forecast.question_id == question.id).order_by(Forecast.created_at, Forecast.id).limit(size + 1))
+    if after is not None:
+        mark = session.get(Forecast, after)
+        if mark is None or mark.question_id != question.id:
+            raise NotFound("That page of forecasts does not exist.", field="after")
+        stmt = stmt.where(or_(Forecast.created_at > mark.created_at,
+                              and_(Forecast.created_at == mark.created_at, Forecast.id > mark.id)))
+    rows = [(f, name) for f, name in session.execute(stmt)]
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1][0].id if more else None)
+
+
+def question_page(session: Session, question: Question, at: datetime, viewer: User | None,
+                  policy: CrowdPolicy = OPEN_POLICY, after: int | None = None) -> QuestionPage:
+    """The data of ``question``'s page as ``viewer`` (None: anonymous) sees it at ``at``: the crowd
+    per day up to the effective close (hidden per :func:`crowd_visible`), and one page of
+    everyone's forecasts after the forecast ``after``."""
     shown = display_status(question, at)
     mine = user_forecasts(session, question, viewer) if viewer is not None else []
+    resolution = standing_event(session, question)
+    close = effective_close(question, resolution)
+    crowd = crowd_history(session, question, close)
     page = QuestionPage(question=question, status=shown, can_forecast=is_open_for_forecasts(question, at),
-                        mine=mine, crowd=crowd_history(session, question))
+                        mine=mine, crowd=crowd, resolution=resolution, close=close)
+    latest = crowd.latest()
+    forecasters = latest.forecasters if latest else 0
+    if not crowd_visible(question, shown, forecasters, bool(mine), policy):
+        page.crowd = CrowdHistory(option_keys=crowd.option_keys, version=("hidden",))
+        page.crowd_hidden = hidden_reason(forecasters, bool(mine), policy)
     # Everyone's forecasts only once forecasting has closed: showing them earlier invites herding.
     if shown in CLOSED_STATUSES:
-        page.everyone = [(f, name) for f, name in session.execute(
-            select(Forecast, User.username).join(User, User.id == Forecast.user_id)
-            .where(Forecast.question_id == question.id).order_by(Forecast.created_at, Forecast.id)
-        )]
-    page.resolution = standing_event(session, question)
+        page.everyone, page.everyone_next = everyone_page(session, question, after)
     if page.resolution is not None:
         stored = session.get(QuestionScore, question.id)
         if stored is not None and stored.resolution_event_id == page.resolution.id:
@@ -174,4 +250,8 @@ def question_page(session: Session, question: Question, at: datetime, viewer: Us
                 page.my_score = session.scalar(
                     select(Score).where(Score.question_id == question.id, Score.user_id == viewer.id)
                 )
+        if page.my_score is None and mine and all(f.created_at > close for f in mine):
+            page.no_score_reason = (
+                "You have no score on this question: the question was resolved as of "
+                f"{close:%Y-%m-%d %H:%M} UTC, and every forecast you made came after that, so none of them counts.")
     return page

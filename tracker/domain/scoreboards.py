@@ -179,11 +179,17 @@ def scoreboard(
     """One row per forecaster with a stored score in the filtered set, ranked by mean relative Brier.
 
     ``rank`` always follows the mean relative Brier (ties share a rank); ``sort`` only reorders.
-    ``min_questions`` drops forecasters with fewer scored questions before ranking.
+    ``min_questions`` drops forecasters with fewer scored questions before ranking. Boards over all
+    questions or one tag read the stored aggregates; other filters compute from the score rows.
     """
     if sort not in SORT_COLUMNS:
         raise DomainError(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_COLUMNS)}")
-    data = load_scores(session, filters or ScoreFilter())
+    filters = (filters or ScoreFilter()).validate()
+    from .board_pages import board_page, from_aggregates  # the aggregate boards fall back to this one
+
+    if from_aggregates(filters):
+        return board_page(session, filters, sort, descending, min_questions, page=1, size=None).rows
+    data = load_scores(session, filters)
     if len(data.user_id) == 0:
         return []
     users, mean_brier, _ = scoring.group_mean(data.user_id, data.brier)
@@ -232,3 +238,4 @@ def sort_rows(rows: list[ScoreboardRow], column: str, descending: bool | None = 
 
 def _missing(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
+

@@ -26,8 +26,11 @@ from ..models import (
     ResolutionEvent,
     Score,
 )
+from .forecaster_stats import accumulate, apply_deltas, rebuild_stats, stored_contributions
 
 BATCH_QUESTIONS = 500
+#: Forecasts read and scored per batch: bounds a rebuild's memory whatever the questions' sizes.
+BATCH_FORECASTS = 150_000
 
 
 @dataclass
@@ -104,27 +107,57 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
     return question, forecaster, seconds, probs, times
 
 
-def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int]) -> RunReport:
+def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int],
+                      keep_aggregates: bool = True) -> RunReport:
     """Recompute and replace the stored scores of ``question_ids`` to follow their latest event.
 
     Resolved: one Score row per forecaster and a QuestionScore. Annulled: no Score rows at all
     (null, not zero) and a QuestionScore recording the annulment. No event: nothing stored.
+    The forecaster aggregates follow (``keep_aggregates=False``: the caller rebuilds them).
     """
     report = RunReport()
-    ids = sorted(set(question_ids))
-    for start in range(0, len(ids), BATCH_QUESTIONS):
-        _rescore_batch(session, clock.now(), ids[start:start + BATCH_QUESTIONS], report)
+    for batch in _batches(session, sorted(set(question_ids))):
+        # The forecaster aggregates lose the batch's old scores and gain its new ones.
+        if not keep_aggregates:
+            _rescore_batch(session, clock.now(), batch, report)
+            continue
+        deltas = accumulate(session, stored_contributions(session, batch), -1.0)
+        _rescore_batch(session, clock.now(), batch, report)
+        apply_deltas(session, accumulate(session, stored_contributions(session, batch), 1.0, into=deltas))
     return report
 
 
-def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> None:
+def _batches(session: Session, ids: list[int]) -> Iterable[list[int]]:
+    """Consecutive runs of ``ids`` holding at most BATCH_FORECASTS forecasts (a bigger question
+    alone) and BATCH_QUESTIONS questions."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        for qid, n in session.execute(select(Forecast.question_id, func.count()).where(
+                Forecast.question_id.in_(chunk)).group_by(Forecast.question_id)):
+            counts[qid] = n
+    batch: list[int] = []
+    size = 0
+    for qid in ids:
+        n = counts.get(qid, 0)
+        if batch and (size + n > BATCH_FORECASTS or len(batch) >= BATCH_QUESTIONS):
+            yield batch
+            batch, size = [], 0
+        batch.append(qid)
+        size += n
+    if batch:
+        yield batch
+
+
+def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> list[int]:
+    """Score one batch; returns the forecasters it wrote scores for."""
     questions = list(session.scalars(select(Question).where(Question.id.in_(ids)).order_by(Question.id)))
     events = latest_events(session, ids)
     session.execute(delete(Score).where(Score.question_id.in_(ids)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.in_(ids)))
     report.questions += len(questions)
     if not questions:
-        return
+        return []
     index_of = {q.id: i for i, q in enumerate(questions)}
     outcome: list[int] = []
     annulled: list[bool] = []
@@ -171,7 +204,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     pairs = result.pairs
     if len(pairs) == 0:
         session.flush()
-        return
+        return []
     first_at, last_at = _first_last_counted(question, forecaster, seconds, times, per_q.effective_close, pairs)
     eligible = np.asarray([q.closes_at <= now for q in questions])
     rows = []
@@ -200,6 +233,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     session.execute(insert(Score), rows)
     report.score_rows += len(rows)
     session.flush()
+    return [int(u) for u in np.unique(pairs.forecaster)]
 
 
 def _first_last_counted(question, forecaster, seconds, times, effective_close, pairs):
@@ -225,4 +259,7 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
     # Scores of questions that no longer have any event cannot stand.
     session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
-    return rescore_questions(session, clock, with_events)
+    report = rescore_questions(session, clock, with_events, keep_aggregates=False)
+    # From scratch, so rounding in the running sums never accumulates across rebuilds.
+    rebuild_stats(session)
+    return report

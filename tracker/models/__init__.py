@@ -1,4 +1,5 @@
 """The data model. Import models from here so every table is registered on ``Base.metadata``."""
+from .aggregates import BIN_COLUMNS, CrowdDay, ForecasterStat, QuestionCrowd, StandingForecast
 from .base import Base, UTCDateTime
 from .forecasts import Forecast, ForecastProbability
 from .prompts import Prompt
@@ -9,6 +10,7 @@ from .tokens import ApiToken
 from .users import ROLES, User
 
 __all__ = [
+    "BIN_COLUMNS", "CrowdDay", "ForecasterStat", "QuestionCrowd", "StandingForecast",
     "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
@@ -21,6 +21,10 @@ class Forecast(Base):
     __tablename__ = "forecasts"
     __table_args__ = (
         UniqueConstraint("question_id", "user_id", "created_at"),
+        # Everyone's forecasts and exports page through a question in time order; the crowd's
+        # staleness check reads max(id) per question.
+        Index("ix_forecasts_question_time_id", "question_id", "created_at", "id"),
+        Index("ix_forecasts_question_id_id", "question_id", "id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -57,5 +57,6 @@ class User(Base):
 
 
 # 'Alice' and 'alice' are one account, in the schema too: a registration race ends in a unique
-# violation (answered 409 "taken"), never in two accounts.
+# violation (answered 409 "taken"), never in two accounts. Login and the import look users up by
+# lower(username), which this index serves too.
 Index("uq_users_username_lower", func.lower(User.username), unique=True)

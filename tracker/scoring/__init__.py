@@ -41,7 +41,7 @@ Everything else
 * ``mean_over_questions``, ``group_mean``, ``group_sum``: NaN-skipping aggregates (§8).
 """
 
-from .aggregates import group_mean, group_sum, mean_over_questions
+from .aggregates import group_mean, group_sum, mean_from_sums, mean_over_questions
 from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .brier import binary_probs, brier_scores
 from .calibration import (
@@ -53,7 +53,7 @@ from .calibration import (
     calibration_from_bin_sums,
     wilson_interval,
 )
-from .crowd import CrowdTimeline, crowd_forecast_over_time, crowd_probabilities
+from .crowd import CrowdTimeline, crowd_forecast_over_time, crowd_of_standing, crowd_probabilities
 from .engine import score_questions
 from .logscore import LOG_FLOOR, baseline_scores, log_scores
 from .timeline import DAY_SECONDS, epoch_seconds, utc_day
@@ -77,9 +77,11 @@ __all__ = [
     "calibration_bin",
     "calibration_from_bin_sums",
     "crowd_forecast_over_time",
+    "crowd_of_standing",
     "crowd_probabilities",
     "epoch_seconds",
     "group_mean",
+    "mean_from_sums",
     "group_sum",
     "log_scores",
     "mean_over_questions",

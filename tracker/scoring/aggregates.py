@@ -43,3 +43,11 @@ def group_sum(key: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
     cell = (inverse[:, None] * width + np.arange(width)).ravel()
     sums = np.bincount(cell, weights=flat.ravel(), minlength=len(keys) * width)
     return keys, sums.reshape((len(keys),) + values.shape[1:])
+
+
+def mean_from_sums(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Means over questions kept as running sums and counts (a stored aggregate): ``sums / counts``,
+    NaN where the count is 0 — the mean of :func:`group_mean`, up to the order of additions."""
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)

@@ -80,3 +80,16 @@ def crowd_forecast_over_time(
     active = np.cumsum(started) - np.concatenate(([0], np.cumsum(ended)[:-1]))
     crowd = crowd_probabilities(medians, np.full(len(moments), n_options))
     return CrowdTimeline(moments, crowd, active)
+
+
+def crowd_of_standing(probs: np.ndarray) -> np.ndarray:
+    """The crowd forecast (K,) from the standing forecasts (n, K) of one question: per option the
+    median (the mean of the two middle values for even n, as in :func:`crowd_forecast_over_time`),
+    then :func:`crowd_probabilities`. Empty input gives an empty array."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0:
+        return np.zeros(0)
+    ordered = np.sort(probs, axis=0)
+    n = len(ordered)
+    medians = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2.0
+    return crowd_probabilities(medians[None, :], np.array([probs.shape[1]]))[0]

@@ -2,7 +2,9 @@
 alternative). User text (option labels, usernames) goes through :func:`~.svg.literal`."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,34 @@ CROWD_COLOUR = "#2457c5"
 MINE_COLOUR = "#d9480f"
 # Colour-blind friendly (Okabe–Ito), for one line per option.
 OPTION_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+#: Rendered plots kept per worker process, newest use last (a few KB of SVG each).
+PLOT_CACHE_SIZE = 512
+_cache: OrderedDict[Hashable, Markup | None] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached_plot(key: Hashable, build: Callable[[], Markup | None]) -> Markup | None:
+    """The plot for ``key``, rendered by ``build`` once per change: the key names the latest change
+    of everything drawn (the question's crowd version, the reader's latest forecast, the time span),
+    so a GET that changes nothing reuses the SVG instead of running matplotlib again."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    svg = build()  # outside the lock: two workers' threads may both render a new key, harmlessly
+    with _cache_lock:
+        _cache[key] = svg
+        while len(_cache) > PLOT_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return svg
+
+
+def clear_plot_cache() -> None:
+    """Forget every cached plot (tests)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def _short(label: str, limit: int = 30) -> str:

@@ -6,13 +6,16 @@ stored by :func:`tracker.domain.forecasts.submit_forecast`; refusals are DomainE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..app_state import state
 from ..domain import DomainError
+from ..domain.crowd import CrowdPolicy
 from ..domain.forecasts import (
     MAX_RATIONALE,
     ensure_open,
@@ -34,23 +37,42 @@ from ..domain.questions import (
 from ..models import Forecast, Question
 from . import db, login_manager, now, viewer
 from .forms import MAX_PERCENT_TEXT, ForecastForm, excerpt, parse_percent, percent_field_name
-from .plots import forecast_history_plot
+from .plots import cached_plot, forecast_history_plot
 
 bp = Blueprint("questions", __name__)
 
 
+def crowd_policy() -> CrowdPolicy:
+    """Who may see an open question's crowd, from the settings."""
+    settings = state().settings
+    return CrowdPolicy(settings.crowd_min_forecasters, settings.crowd_after_own_forecast)
+
+
+def _int_arg(name: str, default: int | None) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise DomainError(f"'{name}' must be a whole number, not {raw!r}.", status=400, field=name)
+    return int(raw)
+
+
 @bp.route("/")
 def index() -> str:
-    """Questions filtered by status, tag and text, each with its crowd forecast."""
+    """Questions filtered by status, tag and text, each with its crowd forecast, one page at a time."""
     at = now()
     listing = list_questions(db(), at, status=request.args.get("status", ""), tag=request.args.get("tag", ""),
-                             text=request.args.get("q", ""))
+                             text=request.args.get("q", ""), page=_int_arg("page", 1) or 1, viewer=viewer(),
+                             policy=crowd_policy(), mine_filter=request.args.get("mine", ""))
+    # The "my forecasts" filter ran in the query before paging; this adds the reader's forecasts
+    # and the outcomes of the page's questions.
     reader = for_reader(db(), listing.questions, viewer(), request.args.get("mine", ""), at)
     return render_template(
         "questions/index.html", questions=reader.questions, crowds=listing.crowds, tags=listing.tags,
         status=listing.status, tag=listing.tag, text=listing.text, filters=STATUS_FILTERS, labels=STATUS_LABELS,
         display_status=display_status, at=at, mine=reader.mine, which=reader.which, mine_filters=MINE_FILTERS,
         outcomes=reader.outcomes, can_forecast=lambda q: is_open_for_forecasts(q, at),
+        page=listing.page, has_next=listing.has_next, hidden=listing.hidden,
     )
 
 
@@ -180,20 +202,25 @@ def detail(slug: str) -> Response | tuple[str, int]:
         code = 400
 
     at = now()
-    page = question_page(db(), question, at, viewer())
+    page = question_page(db(), question, at, viewer(), policy=crowd_policy(), after=_int_arg("after", None))
     if request.method == "GET":
         form_state.values = _initial_values(question, page.mine[-1] if page.mine else None)
+    # The plot runs to the next full hour (or the effective close), so it is re-rendered at most
+    # hourly unless a forecast or a resolution changes it.
     resolution = page.resolution
-    close = question.closes_at
-    if resolution is not None and resolution.occurred_at is not None:
-        close = min(close, resolution.occurred_at)  # resolved early: that is when it closed
+    close = page.close or question.closes_at
+    end = min(_next_hour(at), close)
     outcome = resolution.outcome.key if resolution is not None and resolution.outcome is not None else None
     mine = [(f.created_at, page.probabilities(f)) for f in page.mine]
-    plot, plot_compact = (
-        forecast_history_plot(question, page.crowd, mine, start=question.opens_at, end=min(at, close),
-                              outcome=outcome, compact=compact)
-        for compact in (False, True)
-    )
+    key = (question.id, question.updated_at, question.kind, tuple((o.key, o.label) for o in question.options),
+           page.crowd.version, tuple(f.id for f in page.mine[-1:]), len(page.mine), end, outcome)
+
+    def draw(compact: bool) -> Markup | None:
+        return cached_plot((*key, compact), lambda: forecast_history_plot(
+            question, page.crowd, mine, start=question.opens_at, end=end, outcome=outcome, compact=compact,
+        ))
+
+    plot, plot_compact = draw(False), draw(True)
     settings = state().settings
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
@@ -202,7 +229,8 @@ def detail(slug: str) -> Response | tuple[str, int]:
         resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
         probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
-        field_name=percent_field_name,
+        field_name=percent_field_name, everyone_next=page.everyone_next, after=request.args.get("after"),
+        close=page.close, crowd_hidden=page.crowd_hidden, no_score_reason=page.no_score_reason,
     ), code
 
 
@@ -229,3 +257,7 @@ def register_alias() -> Response:
 def favicon() -> Response:
     """Browsers ask for /favicon.ico whatever the page says; the icon is an SVG."""
     return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
+def _next_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)

@@ -11,13 +11,14 @@ from flask_login import current_user
 
 from ..app_state import state
 from ..domain import Forbidden, NotFound
+from ..domain.board_pages import board_page
 from ..domain.csv_export import iter_forecasts_csv, iter_scoreboard_csv, iter_scores_csv
 from ..domain.profiles import forecaster_profile
 from ..domain.questions import tag_names
-from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, check_question, crowd_score, scoreboard
+from ..domain.scoreboards import DEFAULT_SORT, SORT_COLUMNS, ScoreFilter, check_question, crowd_score
 from ..models import Question
 from . import db, now
-from .plots import calibration_plot, history_plot
+from .plots import cached_plot, calibration_plot, history_plot
 
 bp = Blueprint("scoreboards", __name__)
 
@@ -86,7 +87,9 @@ def index():
         abort(400, "'min_questions' must be a whole number.")
     if min_questions < 0:
         abort(400, "'min_questions' cannot be negative.")
-    rows = scoreboard(db(), filters, sort=sort, descending=descending, min_questions=min_questions)
+    page = _page_arg()
+    board = board_page(db(), filters, sort=sort, descending=descending, min_questions=min_questions, page=page)
+    rows = board.rows
     args = _query_args(filters)
     if min_questions:
         args["min_questions"] = str(min_questions)
@@ -96,17 +99,29 @@ def index():
         columns=COLUMN_TITLES, ascending_default=SORT_COLUMNS, min_questions=min_questions,
         tags=tag_names(db()), question=question, crowd=crowd_score(db(), question) if question else None,
         csv_url=url_for("scoreboards.scoreboard_csv", **_query_args(filters)), unknown_question=unknown,
+        page=board.page, has_next=board.has_next, total=board.total, order=order,
     ), 404 if unknown else 200  # the page still says "not found" to programs, but shows the board
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        abort(400, f"'page' must be a whole number from 1, not {raw!r}.")
+    return int(raw)
 
 
 @bp.route("/forecasters/<username>")
 def profile(username: str):
     """A forecaster's calibration, Murphy decomposition, scores over time and per-question table."""
-    data = forecaster_profile(db(), username)
+    data = forecaster_profile(db(), username, page=_page_arg())
+    # Keyed by everything the plots draw, so they are rendered once per rescore that changes them.
+    # (repr: NaN never equals itself, so a tuple holding one would never hit the cache)
+    drawn = repr((data.user.id, data.user.username, [(q.slug, q.close, q.relative_brier) for q in data.questions],
+                  [(b.n, b.f, b.o) for b in data.bins]))
     return render_template(
         "scoreboards/profile.html", profile=data, bins=data.bins,
-        calibration_svg=calibration_plot(data) if data.questions else None,
-        history_svg=history_plot(data) if data.questions else None, at=now(),
+        calibration_svg=cached_plot(("calibration", drawn), lambda: calibration_plot(data)) if data.questions else None,
+        history_svg=cached_plot(("history", drawn), lambda: history_plot(data)) if data.questions else None, at=now(),
     )
 
 

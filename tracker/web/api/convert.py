@@ -11,12 +11,14 @@ from typing import TypeVar
 
 from flask import url_for
 
-from ...domain.crowd import CrowdNow
+from ...app_state import state
+from ...domain.crowd import CrowdNow, CrowdPolicy, crowd_visible, forecast_on
 from ...domain.forecasts import probabilities_by_key
 from ...domain.questions import QuestionPage as PageData
 from ...domain.questions import display_status
 from ...domain.resolution import AuditEntry
 from ...models import Forecast, Question, ResolutionEvent, User
+from .. import db, now
 from .errors import ApiError
 from .schemas import (
     AuditEntryOut,
@@ -35,11 +37,22 @@ def crowd_for(viewer: User | None, question: Question, crowd: CrowdNow | None) -
     """THE place that decides whether ``viewer`` may see ``question``'s crowd forecast; every crowd
     the API returns comes through here.
 
-    Today the rule is the pages': the crowd (a median) is shown to everyone, while individual
-    forecasts on an open question are never shown to others (the API returns only the caller's
-    own). Issue 14's domain rule (a minimum number of forecasters) is to be called here.
+    The rule is the pages' (:func:`tracker.domain.crowd.crowd_visible`): once forecasting has
+    ended the crowd is shown to everyone; while the question is open only with at least
+    TRACKER_CROWD_MIN_FORECASTERS forecasters and, with TRACKER_CROWD_AFTER_OWN_FORECAST, after the
+    viewer's own forecast. Individual forecasts on an open question are never shown to others (the
+    API returns only the caller's own).
     """
     if crowd is None:
+        return None
+    settings = state().settings
+    policy = CrowdPolicy(settings.crowd_min_forecasters, settings.crowd_after_own_forecast)
+    status = display_status(question, now())
+    if status in ("draft", "open") and crowd.forecasters >= policy.min_forecasters and policy.after_own_forecast:
+        own = bool(forecast_on(db(), viewer, [question.id]))  # asked only when it can decide
+    else:
+        own = False
+    if not crowd_visible(question, status, crowd.forecasters, own, policy):
         return None
     return CrowdOut(probabilities=dict(crowd.probabilities), forecasters=crowd.forecasters)
 

@@ -29,7 +29,8 @@ def question_list(query: QuestionListQuery) -> QuestionPage:
     """Questions filtered as on the list page (status, tag, text), each with its crowd forecast,
     a page at a time: follow ``next_cursor`` until it is null."""
     at = now()
-    listing = list_questions(db(), at, status=query.status, tag=query.tag, text=query.text)
+    # Every matching question (the API pages with its own cursor); crowds pass through crowd_for.
+    listing = list_questions(db(), at, status=query.status, tag=query.tag, text=query.text, page_size=None)
     chunk, cursor = out.page(listing.questions, query.cursor, query.limit)
     viewer = api_user()
     return QuestionPage(items=[out.summary(viewer, q, listing.crowds.get(q.id), at) for q in chunk],

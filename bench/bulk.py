@@ -1,0 +1,122 @@
+"""Bulk paths against PostgreSQL: the forecast bulk write (COPY), ``tracker scores rebuild``, the
+rescore of the 100,000-forecast question, and the CSV exports through a real gunicorn.
+
+Usage: python bench/bulk.py [--url URL] [--scale 1.0]
+
+The import figure is the bulk path the import writes through (bench/seed.py --forecasts-only into
+a scratch database ``<name>_import``, timed and measured as its own process); the rebuild runs the
+real CLI as its own process, so both peaks are that process's maximum RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, add_common, bench_line
+from server import Client, Gunicorn
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session, selectinload
+
+from tracker.clock import SystemClock
+from tracker.domain.resolution import resolve
+from tracker.models import Question
+
+
+def _timed_process(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``command`` under /usr/bin/time: (seconds, peak RSS in MB, output)."""
+    done = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *command], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    found = re.findall(r"TIME ([\d.]+) (\d+)", done.stderr)[-1]
+    return float(found[0]), int(found[1]) / 1024, done.stdout
+
+
+def _scratch(url: str) -> str:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    name = url.rsplit("/", 1)[1] + "_import"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(url: str, scratch: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch.rsplit("/", 1)[1]}"'))
+    admin.dispose()
+
+
+def bench_import(url: str, scale: float, env: dict[str, str]) -> None:
+    scratch = _scratch(url)
+    try:
+        seconds, peak, out = _timed_process(
+            [sys.executable, "bench/seed.py", "--url", scratch, "--scale", str(scale), "--forecasts-only"], env)
+        count, copy_seconds = re.search(r"COPIED (\d+) forecasts in ([\d.]+) s", out).groups()  # type: ignore[union-attr]
+        print(f"  bulk write: {int(count):,} forecasts in {float(copy_seconds):.1f} s (process {seconds:.1f} s)")
+        bench_line("import_forecasts_per_s", int(count) / float(copy_seconds), "forecasts/s")
+        bench_line("import_peak_mb", peak, "MB")
+    finally:
+        _drop(url, scratch)
+
+
+def bench_rebuild(url: str, env: dict[str, str]) -> None:
+    seconds, peak, out = _timed_process([str(Path(sys.executable).parent / "tracker"), "scores", "rebuild"],
+                                        dict(env, TRACKER_DATABASE_URL=url))
+    print(f"  rebuild: {out.strip().splitlines()[-1] if out.strip() else ''}")
+    bench_line("rebuild_s", seconds, "s")
+    bench_line("rebuild_peak_mb", peak, "MB")
+
+
+def bench_rescore(url: str) -> None:
+    """A correction of the big question, three times (each a full rescore of that question)."""
+    engine = create_engine(url)
+    worst = 0.0
+    with Session(engine) as session:
+        big = session.scalar(select(Question).where(Question.slug == "big").options(selectinload(Question.options)))
+        assert big is not None, "seed the database first"
+        for key in ("no", "yes", "no", "yes"):
+            started = time.perf_counter()
+            resolve(session, SystemClock(), big, key, None, "bench", note="bench correction")
+            session.commit()
+            worst = max(worst, time.perf_counter() - started)
+    engine.dispose()
+    bench_line("rescore_100k_s", worst, "s")
+
+
+def bench_exports(url: str) -> None:
+    with Gunicorn(url) as server:
+        client = Client(server.base)
+        rates = []
+        for path in ("/forecasts.csv", "/scores.csv"):
+            started = time.perf_counter()
+            status, body = client.get(path)
+            elapsed = time.perf_counter() - started
+            rows = body.count(b"\n") - 1
+            assert status == 200, (path, status)
+            print(f"  {path}: {rows:,} rows in {elapsed:.2f} s ({rows / elapsed:,.0f} rows/s), "
+                  f"{len(body) / 1e6:.1f} MB")
+            rates.append(rows / elapsed)
+        print(f"  worker peak RSS after the exports: {server.worker_peak_rss_mb():.0f} MB")
+    bench_line("export_rows_per_s", min(rates), "rows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common(parser)
+    args = parser.parse_args()
+    env = dict(os.environ, TRACKER_SECRET_KEY="bench-secret-key-not-for-production", TRACKER_LOG_LEVEL="WARNING",
+               PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
+    bench_import(args.url, args.scale, env)
+    bench_rebuild(args.url, env)
+    bench_rescore(args.url)
+    bench_exports(args.url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Run the whole benchmark suite and end with every ``BENCH`` line (``make bench``, ``make bench-quick``).
+
+Usage: python bench/run.py [--url URL] [--scale 1.0] [--keep]
+
+Creates the PostgreSQL database in ``--url`` when missing, seeds it (bench/seed.py), then runs
+bench/pages.py, bench/submit.py and bench/bulk.py as their own processes, and drops the database
+at the end unless ``--keep``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from common import ROOT, add_common
+from sqlalchemy import create_engine, text
+
+
+def _admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def _database(url: str, create: bool) -> None:
+    if not url.startswith("postgresql"):
+        return
+    name = url.rsplit("/", 1)[1]
+    engine = create_engine(_admin_url(url).replace("postgresql://", "postgresql+psycopg://", 1),
+                           isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if create and not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if not create and exists:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common(parser)
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database")
+    args = parser.parse_args()
+    quick = args.scale < 0.5
+    common = ["--url", args.url, "--scale", str(args.scale)]
+    steps = [
+        ["seed.py", *common, "--fresh"],
+        ["pages.py", *common, "--requests", "20" if quick else "40", "--seconds", "20" if quick else "120"],
+        ["submit.py", *common, "--rounds", "4" if quick else "6", "--round-seconds", "4" if quick else "8"],
+        ["bulk.py", *common],
+    ]
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
+    lines: list[str] = []
+    started = time.perf_counter()
+    _database(args.url, create=True)
+    try:
+        for step in steps:
+            print(f"== {step[0]}", flush=True)
+            process = subprocess.Popen([sys.executable, f"bench/{step[0]}", *step[1:]], cwd=ROOT, env=env,
+                                       stdout=subprocess.PIPE, text=True)
+            assert process.stdout is not None
+            for line in process.stdout:
+                print(line, end="", flush=True)
+                if line.startswith("BENCH "):
+                    lines.append(line.rstrip())
+            if process.wait() != 0:
+                raise SystemExit(f"{step[0]} failed with exit code {process.returncode}")
+    finally:
+        if not args.keep:
+            _database(args.url, create=False)
+    print(f"== done in {time.perf_counter() - started:.0f} s (scale {args.scale})")
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
