@@ -44,7 +44,8 @@ def test_the_policy_blocks_inline_script_and_style(live_server, browser):
 
 def test_the_crowd_bars_are_drawn_without_inline_style(live_server, page):
     page.goto(live_server.url + "/q/browser-mc")
-    widths = page.locator("table.crowd-table svg.bar rect").evaluate_all(
-        "rects => rects.map(r => r.getBBox().width)")
+    # Each bar is a <meter> (its length is its value attribute, no inline style), drawn with width.
+    widths = page.locator("table.crowd-table meter.share").evaluate_all(
+        "bars => bars.map(b => b.getBoundingClientRect().width * b.value)")
     assert widths and all(w > 0 for w in widths)
     assert re.search(r"\d", page.locator("table.crowd-table").inner_text())
