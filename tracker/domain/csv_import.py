@@ -6,255 +6,29 @@ valid. The file is checked in one transaction (read-only) and written in another
 """
 from __future__ import annotations
 
-import math
-import re
 from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import Clock, ensure_utc, iso
-from ..models import Forecast, ForecastProbability, Question, User
-from . import DomainError
+from ..clock import Clock
+from ..models import Question, User
 from .bulk_insert import NewForecast, ensure_users, insert_forecasts
-from .csv_export import FORECAST_COLUMNS, format_number, restore
 from .csv_reading import CsvFormatError, csv_records
-from .forecasts import SUM_TOLERANCE
-from .import_stage import Stage, from_micros, same, to_micros, write_sqlite
-from .questions import find_question
-from .users import validate_username
-
-MAX_REPORTED_ERRORS = 25
-INSERT_BATCH = 10_000
-REQUIRED_IMPORT_COLUMNS = FORECAST_COLUMNS[:5]
+from .import_checks import (
+    REQUIRED_IMPORT_COLUMNS,
+    CsvImportError,
+    ImportChecker,
+    ImportReport,
+    read_groups,
+)
+from .import_stage import from_micros, write_sqlite
 
 __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "import_forecasts",
            "insert_forecasts", "write_forecasts"]
 
-
-# --- import --------------------------------------------------------------------------------
-
-class CsvImportError(DomainError):
-    """The file was refused; ``errors`` holds one ``line N, column C: problem`` entry each."""
-
-    def __init__(self, errors: list[str], total: int | None = None) -> None:
-        total = len(errors) if total is None else total
-        more = f"\n... and {total - len(errors)} more" if total > len(errors) else ""
-        super().__init__("\n".join(errors) + more)
-        self.errors = errors
-        self.total = total
-
-
-@dataclass
-class ImportReport:
-    rows: int = 0
-    added: int = 0
-    duplicates: int = 0
-    users_created: list[str] = field(default_factory=list)
-    rescored: list[int] = field(default_factory=list)
-
-
-@dataclass
-class _QuestionInfo:
-    id: int
-    kind: str
-    status: str
-    options: dict[str, int]  # key -> option id, in position order
-    opens_at: datetime
-    closes_at: datetime
-
-
-@dataclass
-class _Group:
-    """The consecutive rows of one forecast."""
-
-    key: tuple[str, str, str]
-    first_line: int
-    last_line: int = 0
-    question: _QuestionInfo | None = None
-    username: str = ""
-    at: datetime | None = None
-    rationale: str = ""
-    probs: list[tuple[int, str, float]] = field(default_factory=list)  # (line, option key, p)
-    bad: bool = False
-
-
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|\+00:00)$")
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-class _Importer:
-    def __init__(self, session: Session, clock: Clock, allow_existing_users: bool = False) -> None:
-        self.session, self.clock, self.now = session, clock, clock.now()
-        self.allow_existing_users = allow_existing_users
-        self.errors: list[str] = []
-        self.error_count = 0
-        self.report = ImportReport()
-        self.questions: dict[str, _QuestionInfo | None] = {}
-        self.users: dict[str, int] = {}
-        self.web_accounts: set[str] = set()  # accounts with a password: real people's track records
-        for uid, name, has_password in session.execute(
-                select(User.id, User.username, User.password_hash.is_not(None))):
-            self.users[name.lower()] = uid
-            if has_password:
-                self.web_accounts.add(name.lower())
-        self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
-        self.stage = Stage()
-        self.touched: set[int] = set()
-
-    def error(self, line: int, column: str, problem: str) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line}, column {column}: {problem}")
-
-    def question(self, slug: str) -> _QuestionInfo | None:
-        if slug not in self.questions:
-            q = find_question(self.session, slug)
-            self.questions[slug] = None if q is None else _QuestionInfo(
-                q.id, q.kind, q.status, {o.key: o.id for o in q.options}, q.opens_at, q.closes_at)
-        return self.questions[slug]
-
-    def parse_row(self, line: int, cells: dict[str, str], group: _Group) -> None:
-        """Check one row's cells; problems are recorded and mark the group bad."""
-        ok = True
-        if group.question is None and not group.bad:
-            slug = restore(cells["question"].strip())
-            group.question = self.question(slug) if slug else None
-            if group.question is None:
-                self.error(line, "question", f"unknown question {slug!r}" if slug else "is empty")
-                ok = False
-            raw_user = restore(cells["forecaster"].strip())
-            try:
-                group.username = validate_username(raw_user)
-            except DomainError as exc:
-                self.error(line, "forecaster", f"{raw_user!r}: {exc}")
-                ok = False
-            group.at = self.parse_time(line, cells["forecast_at"])
-            ok = ok and group.at is not None
-            group.rationale = restore(cells.get("rationale", "") or "")
-        option = restore(cells["option"].strip())
-        if group.question is not None and option not in group.question.options:
-            known = ", ".join(group.question.options)
-            self.error(line, "option", f"unknown option {option!r} (this question has: {known})")
-            ok = False
-        text = cells["probability"].strip()
-        if not _NUMBER_RE.match(text):
-            self.error(line, "probability", f"{text!r} is not a number")
-            ok = False
-        elif not 0.0 <= float(text) <= 1.0:
-            self.error(line, "probability", f"{text} is outside [0, 1]")
-            ok = False
-        else:
-            group.probs.append((line, option, float(text)))
-        group.bad = group.bad or not ok
-
-    def parse_time(self, line: int, text: str) -> datetime | None:
-        text = text.strip()
-        if not _TIME_RE.match(text):
-            self.error(line, "forecast_at", f"{text!r} is not an ISO 8601 UTC time (e.g. 2017-02-06T12:00:00Z)")
-            return None
-        try:
-            at = ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-        except ValueError:
-            self.error(line, "forecast_at", f"{text!r} is not a valid date and time")
-            return None
-        if at > self.now:
-            self.error(line, "forecast_at", f"{text} is in the future (now is {iso(self.now)})")
-            return None
-        return at
-
-    def finish(self, group: _Group) -> None:
-        """Check a complete forecast; queue it for insertion unless it is a duplicate."""
-        if group.bad:
-            return
-        q = group.question
-        assert q is not None and group.at is not None
-        given: dict[str, float] = {}
-        for line, key, p in group.probs:
-            if key in given:
-                self.error(line, "option", f"option {key!r} appears twice in this forecast")
-                return
-            given[key] = p
-        if q.kind == "binary" and set(given) == {"yes"}:
-            given["no"] = 1.0 - given["yes"]  # one yes row is enough for a binary question
-        missing = [k for k in q.options if k not in given]
-        if missing:
-            self.error(group.first_line, "option",
-                       f"missing option(s) {', '.join(missing)}: a forecast gives every option a probability")
-            return
-        total = math.fsum(given.values())
-        if abs(total - 1.0) > SUM_TOLERANCE:
-            self.error(group.last_line, "probability",
-                       f"the probabilities of this forecast (lines {group.first_line}-{group.last_line}) "
-                       f"sum to {format_number(total)}, not 1")
-            return
-        if not self.in_window(group, q):
-            return
-        probs = {q.options[k]: given[k] for k in q.options}
-        lower = group.username.lower()
-        user, micros = self.stage.user_index(group.username), to_micros(group.at)
-        user_id = self.users.get(lower)
-        if user_id is not None:
-            stored = self.stored(q.id).get((user_id, group.at))
-            if stored is not None:
-                if same(stored, probs):
-                    self.report.duplicates += 1
-                else:
-                    self.error(group.first_line, "forecast_at",
-                               f"a different forecast by {group.username} at {iso(group.at)} is already stored")
-                return
-            if lower in self.web_accounts and not self.allow_existing_users:
-                # A new forecast under a real account would back-date that person's track record.
-                self.error(group.first_line, "forecaster",
-                           f"{group.username!r} is an existing account with a password; adding forecasts to "
-                           "it needs --allow-existing-users")
-                return
-        self.stage.add(q.id, user, micros, probs, group.rationale, group.first_line)
-        self.touched.add(q.id)
-
-    def check_repeats(self) -> None:
-        """A forecast repeated in the file is skipped when it is the same, refused when it differs."""
-        stage = self.stage
-        for earlier, later in stage.repeats():
-            if same(stage.probs(earlier), stage.probs(later)):
-                stage.skip[later] = 1
-                self.report.duplicates += 1
-            else:
-                name = stage.spellings[stage.user[later]]
-                self.error(stage.line[later], "forecast_at",
-                           f"{name} already has a different forecast at {iso(from_micros(stage.at[later]))} "
-                           f"on line {stage.line[earlier]}")
-
-    def in_window(self, group: _Group, q: _QuestionInfo) -> bool:
-        """A forecast counts only while its question was open: from opens_at to before closes_at."""
-        assert group.at is not None
-        if q.status == "annulled":
-            self.error(group.first_line, "question", f"{group.key[0]!r} is annulled: it takes no forecasts")
-            return False
-        if not q.opens_at <= group.at < q.closes_at:
-            self.error(group.first_line, "forecast_at",
-                       f"{iso(group.at)} is outside the question's window "
-                       f"({iso(q.opens_at)} to before {iso(q.closes_at)})")
-            return False
-        return True
-
-    def stored(self, question_id: int) -> dict[tuple[int, datetime], dict[int, float]]:
-        """Forecasts already in the database for one question, loaded once."""
-        if question_id not in self.existing:
-            found: dict[tuple[int, datetime], dict[int, float]] = {}
-            stmt = (
-                select(Forecast.user_id, Forecast.created_at, ForecastProbability.option_id,
-                       ForecastProbability.probability)
-                .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)
-                .where(Forecast.question_id == question_id)
-            )
-            for user_id, at, option_id, p in self.session.execute(stmt):
-                found.setdefault((user_id, at), {})[option_id] = p
-            self.existing[question_id] = found
-        return self.existing[question_id]
+INSERT_BATCH = 10_000
 
 
 def import_forecasts(
@@ -274,7 +48,7 @@ def check_forecasts(
     lines: Iterable[str],
     on_row: Callable[[], None] | None = None,
     allow_existing_users: bool = False,
-) -> _Importer:
+) -> ImportChecker:
     """Read and check a file in the export's format; write nothing (a read-only transaction will do).
 
     Rows of one forecast (same question, forecaster and forecast_at) must be consecutive, as the
@@ -284,7 +58,7 @@ def check_forecasts(
     a password need ``allow_existing_users``. Raises :class:`CsvImportError` naming the line and
     column of every problem. The result goes to :func:`write_forecasts`.
     """
-    importer = _Importer(session, clock, allow_existing_users)
+    importer = ImportChecker(session, clock, allow_existing_users)
     names: list[str] = []
     records = csv_records(lines, names)
     try:
@@ -302,7 +76,7 @@ def check_forecasts(
         raise CsvImportError(importer.errors, importer.error_count)
     index = {name: i for i, name in reversed(list(enumerate(names)))}
     try:
-        group = _read_groups(importer, records, names, index, on_row)
+        group = read_groups(importer, records, names, index, on_row)
     except CsvFormatError as exc:
         importer.error(exc.line, exc.column, str(exc).split(": ", 1)[1])
         raise CsvImportError(importer.errors, importer.error_count) from None
@@ -314,7 +88,7 @@ def check_forecasts(
     return importer
 
 
-def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> ImportReport:
+def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> ImportReport:
     """Write what :func:`check_forecasts` accepted, in the caller's (write) transaction: create the
     new forecasters, insert the forecasts (each stored once, whatever a concurrent import does),
     rescore the resolved questions they touch."""
@@ -356,27 +130,3 @@ def write_forecasts(session: Session, clock: Clock, checked: _Importer) -> Impor
     return report
 
 
-def _read_groups(importer: _Importer, records, names: list[str], index: dict[str, int],
-                 on_row: Callable[[], None] | None) -> _Group | None:
-    """Check every row, finishing each forecast as the next begins; return the last, unfinished."""
-    group: _Group | None = None
-    for line, cells in records:
-        if on_row is not None:
-            on_row()
-        if not any(c.strip() for c in cells):
-            continue  # blank line
-        importer.report.rows += 1
-        if len(cells) < len(names):
-            importer.error(line, names[len(cells)], f"the row has {len(cells)} cells; the header has {len(names)}")
-            if group is not None:
-                group.bad = True
-            continue
-        row = {name: cells[i] for name, i in index.items()}
-        key = (row["question"].strip(), row["forecaster"].strip().lower(), row["forecast_at"].strip())
-        if group is None or group.key != key:
-            if group is not None:
-                importer.finish(group)
-            group = _Group(key=key, first_line=line)
-        group.last_line = line
-        importer.parse_row(line, row, group)
-    return group
