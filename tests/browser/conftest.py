@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.conftest import free_port
 from tests.factories import add_forecast, make_question, make_user
@@ -25,6 +27,18 @@ from tracker.db import make_engine, make_session_factory, transaction
 from tracker.models import QuestionScore, ResolutionEvent, Score
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def register(page: Page, base: str, prefix: str = "br") -> str:
+    """Register a fresh forecaster through the real form and return the username."""
+    username = f"{prefix}{uuid.uuid4().hex[:8]}"
+    page.goto(base + "/auth/register")
+    page.fill("#username", username)
+    page.fill("#password", "correct horse battery")
+    page.fill("#confirm", "correct horse battery")
+    page.click("form button[type=submit]")
+    expect(page.locator("header.site")).to_contain_text(username)
+    return username
 CHROMIUM = os.environ.get("TRACKER_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

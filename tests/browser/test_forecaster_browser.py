@@ -4,13 +4,13 @@ and desktop views of the list, a question page, a profile and the scoreboard."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import register
 from tests.factories import make_question
 from tracker.db import make_engine, make_session_factory, transaction
 
@@ -23,17 +23,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PAGES = ["/", "/?status=all", "/?status=resolved", "/q/browser-binary", "/q/browser-mc", "/q/browser-resolved",
          "/scoreboard", "/scoreboard?question=browser-resolved", "/forecasters/ana", "/auth/login",
          "/auth/register", "/help/scoring", "/auth/account"]
-
-
-def register(page: Page, base: str) -> str:
-    username = f"ux{uuid.uuid4().hex[:8]}"
-    page.goto(base + "/auth/register")
-    page.fill("#username", username)
-    page.fill("#password", "correct horse battery")
-    page.fill("#confirm", "correct horse battery")
-    page.click("form button[type=submit]")
-    expect(page.locator("header.site")).to_contain_text(username)
-    return username
 
 
 def login_as(page: Page, base: str, username: str) -> None:
@@ -60,7 +49,7 @@ def test_every_page_fits_a_phone_and_screenshots(live_server, browser, artifacts
     desktop = new_page(browser, DESKTOP)
     try:
         for page in (phone, desktop):
-            register(page, live_server.url)
+            register(page, live_server.url, "ux")
         too_wide = {}
         for path in PAGES:
             phone.goto(live_server.url + path)
@@ -102,7 +91,7 @@ def test_fast_entry_from_the_list_in_place(live_server, page: Page, artifacts_di
     """Item 11: a % box per yes/no row, Enter saves without leaving the page; the list shows the
     forecaster's own forecast and filters by it."""
     base = live_server.url
-    register(page, base)
+    register(page, base, "ux")
     page.goto(base + "/")
     box = page.locator("#quick-browser-binary")
     expect(box).to_have_value("")
@@ -137,7 +126,7 @@ def test_fast_entry_without_javascript(live_server, browser):
     page = new_page(browser, DESKTOP, java_script_enabled=False)
     try:
         base = live_server.url
-        register(page, base)
+        register(page, base, "ux")
         page.goto(base + "/?status=open")
         page.locator("#quick-browser-binary").fill("41")
         page.locator("#quick-browser-binary").press("Enter")
@@ -171,7 +160,7 @@ def test_multiple_choice_percent_sign_stays_beside_its_box(live_server, browser,
     """Item 6: the % sign stays on the line of its box at every width, long labels included."""
     page = new_page(browser, {"width": width, "height": 900})
     try:
-        register(page, live_server.url)
+        register(page, live_server.url, "ux")
         page.goto(live_server.url + (long_labels if path == "long" else path))
         for i in range(3):
             box = page.locator(f"#p{i}").bounding_box()
@@ -184,7 +173,7 @@ def test_multiple_choice_percent_sign_stays_beside_its_box(live_server, browser,
 def test_multiple_choice_stale_error_is_cleared(live_server, page: Page):
     """Item 6: after a refused total, "Normalise to 100%" clears the red error."""
     base = live_server.url
-    register(page, base)
+    register(page, base, "ux")
     page.goto(base + "/q/browser-mc")
     page.fill("#p0", "50")
     page.fill("#p1", "30")

@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import register
+
 pytestmark = pytest.mark.browser
-
-
-def register(page: Page, base: str) -> str:
-    username = f"fc{uuid.uuid4().hex[:8]}"
-    page.goto(base + "/auth/register")
-    page.fill("#username", username)
-    page.fill("#password", "correct horse battery")
-    page.fill("#confirm", "correct horse battery")
-    page.click("form button[type=submit]")
-    expect(page.locator("header.site")).to_contain_text(username)
-    return username
 
 
 def test_binary_forecast_and_update(live_server, page: Page, artifacts_dir):
@@ -27,7 +17,7 @@ def test_binary_forecast_and_update(live_server, page: Page, artifacts_dir):
     expect(page.locator("table.question-list")).to_contain_text("Will the two presidents meet")
     page.screenshot(path=str(artifacts_dir / "web-question-list.png"), full_page=True)
 
-    register(page, base)
+    register(page, base, "fc")
     page.goto(base + "/q/browser-binary")
     expect(page.locator(".criteria")).to_contain_text("Resolves yes")
     # The slider and the number stay in sync (JavaScript comfort on top of a plain form).
@@ -62,7 +52,7 @@ def test_binary_forecast_and_update(live_server, page: Page, artifacts_dir):
 
 def test_multiple_choice_total_must_be_100(live_server, page: Page, artifacts_dir):
     base = live_server.url
-    register(page, base)
+    register(page, base, "fc")
     page.goto(base + "/q/browser-mc")
     total = page.locator("#mc-total")
     page.fill("#p0", "50")
@@ -99,7 +89,7 @@ def test_works_without_javascript(live_server, browser, artifacts_dir):
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1200, "height": 900})
     page = context.new_page()
     try:
-        register(page, live_server.url)
+        register(page, live_server.url, "fc")
         page.goto(live_server.url + "/q/browser-binary")
         expect(page.locator("input.pct-slider")).to_be_hidden()
         page.fill("#p0", "150")

@@ -4,20 +4,13 @@ from __future__ import annotations
 import click
 
 from ..domain.tokens import create_token, find_token, revoke_token
-from ..domain.users import find_user
+from ..domain.users import get_user
 from .context import CliContext, pass_cli
 
 
 @click.group("tokens")
 def tokens_group() -> None:
     """Personal API tokens (the API's reference: /api/v1/docs)."""
-
-
-def _user(session, username: str):
-    user = find_user(session, username)
-    if user is None:
-        raise click.ClickException(f"no user named {username!r}")
-    return user
 
 
 @tokens_group.command("create")
@@ -28,7 +21,7 @@ def _user(session, username: str):
 def create_cmd(cli: CliContext, username: str, name: str, expires_days: int | None) -> None:
     """Create a token for USERNAME and print it once (only its hash is stored)."""
     with cli.transaction() as session:
-        new = create_token(session, cli.clock, _user(session, username), name, expires_days)
+        new = create_token(session, cli.clock, get_user(session, username), name, expires_days)
         clear = new.clear
     # The token alone on standard output, so `TOKEN=$(tracker tokens create ...)` works.
     click.echo(clear)
@@ -42,7 +35,7 @@ def create_cmd(cli: CliContext, username: str, name: str, expires_days: int | No
 def revoke_cmd(cli: CliContext, username: str, name: str) -> None:
     """Revoke USERNAME's token NAME (it is refused from then on)."""
     with cli.transaction() as session:
-        token = find_token(session, _user(session, username), name)
+        token = find_token(session, get_user(session, username), name)
         changed = revoke_token(session, cli.clock, token)
     click.echo(f"token {name!r} of {username!r} revoked" if changed else f"token {name!r} of {username!r} was already revoked")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..config import instance_dir
-from ..domain.users import FIRST_ADMIN, end_sessions, ensure_first_admin, find_user, make_admin, set_email, set_password
+from ..domain.users import FIRST_ADMIN, end_sessions, ensure_first_admin, get_user, make_admin, set_email, set_password
 from .context import CliContext, pass_cli
 
 
@@ -33,9 +33,7 @@ def create_admin(cli: CliContext, username: str, password: str, email: str | Non
 def set_password_cmd(cli: CliContext, username: str, password: str) -> None:
     """Set an account's password (also lets an imported account log in)."""
     with cli.transaction() as session:
-        user = find_user(session, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = get_user(session, username)
         set_password(user, password)
     click.echo(f"password set for {username!r}")
 
@@ -48,9 +46,7 @@ def set_email_cmd(cli: CliContext, username: str, email: str) -> None:
     """Record an account's email address (where password-reset links go; "" removes it). An imported
     forecaster then claims the account with "Forgot your password?"."""
     with cli.transaction() as session:
-        user = find_user(session, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = get_user(session, username)
         set_email(user, email)
     click.echo(f"email {'set' if email else 'removed'} for {username!r}")
 
@@ -61,9 +57,7 @@ def set_email_cmd(cli: CliContext, username: str, email: str) -> None:
 def sign_out_cmd(cli: CliContext, username: str) -> None:
     """End every session and remember-me cookie of an account."""
     with cli.transaction() as session:
-        user = find_user(session, username)
-        if user is None:
-            raise click.ClickException(f"no user named {username!r}")
+        user = get_user(session, username)
         end_sessions(user)
     click.echo(f"every session of {username!r} has ended")
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..models import User
-from . import Conflict, DomainError
+from . import Conflict, DomainError, NotFound
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -91,6 +91,14 @@ def _dummy_hash() -> str:
 def find_user(session: Session, username: str) -> User | None:
     """Case-insensitive lookup, so 'Alice' and 'alice' are one account."""
     return session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+
+
+def get_user(session: Session, username: str) -> User:
+    """The account named ``username`` (any case); :class:`NotFound` when there is none."""
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}", field="username")
+    return user
 
 
 def create_user(
