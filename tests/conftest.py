@@ -196,6 +196,20 @@ def client(app):
     return app.test_client()
 
 
+class CountingHasher:
+    """Wraps the argon2 hasher to count password verifications (how much work a login did)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.verifications = real, 0
+
+    def verify(self, hash_, password):
+        self.verifications += 1
+        return self.real.verify(hash_, password)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
 class AuthActions:
     """Log in and out through the real pages (flaskr's pattern): the one way web tests log in."""
 

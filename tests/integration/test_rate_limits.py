@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import in_ci
+from tests.conftest import CountingHasher, in_ci
 from tests.factories import PASSWORD, make_user
 from tracker import create_app
 from tracker.config import ConfigError, Settings
@@ -36,16 +36,6 @@ def limited_app(settings, clock, storage: str | None = None, prefix: str | None 
     return create_app(config)
 
 
-class _Counting:
-    def __init__(self, real) -> None:
-        self.real, self.verifications = real, 0
-
-    def verify(self, hash_, password):
-        self.verifications += 1
-        return self.real.verify(hash_, password)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
 
 
 @pytest.fixture
@@ -61,7 +51,7 @@ def _login(client, username="alice", password="wrong-guess", address="10.0.0.1")
 
 def test_fifty_wrong_passwords_are_not_all_checked(settings, clock, alice, monkeypatch):
     app = limited_app(settings, clock)
-    counting = _Counting(users_domain._hasher)
+    counting = CountingHasher(users_domain._hasher)
     monkeypatch.setattr(users_domain, "_hasher", counting)
     client = app.test_client()
     statuses = [_login(client, address=f"10.0.0.{i}").status_code for i in range(50)]

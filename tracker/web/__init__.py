@@ -91,12 +91,12 @@ def init_web(app: Flask) -> None:
     from .security import init_security, limit_views
     from .svg import configure_matplotlib
 
+    settings = app.extensions["tracker"].settings
     configure_matplotlib()
-    init_security(app, app.extensions["tracker"].settings)
+    init_security(app, settings)
     csrf.init_app(app)
     login_manager.init_app(app)
     filters.init_app(app)
-    settings = app.extensions["tracker"].settings
     limiter = init_limits(app, settings)
     init_api(app, limiter, settings.api_rate_limit)
 
