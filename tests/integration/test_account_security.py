@@ -123,8 +123,6 @@ def test_remember_days_setting():
 
 # --- item 3: no account enumeration ------------------------------------------------------------
 
-
-
 def _error_of(response) -> str:
     page = response.get_data(as_text=True)
     return " ".join(re.findall(r'class="field-error"[^>]*>([^<]*)<', page))
