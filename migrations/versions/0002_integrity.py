@@ -36,6 +36,32 @@ def _drop_duplicate_forecasts() -> None:
     op.execute(f"DELETE FROM forecasts WHERE id IN ({later})")
 
 
+def _rename_case_duplicate_usernames() -> None:
+    """Before the lower(username) index: accounts whose names differ only in case (stored by the
+    registration race this revision closes) are kept, with their forecasts, under a free name.
+
+    Login looks names up case-insensitively, so only the oldest of such a group could ever sign
+    in; the others become ``<name>-<id>`` (reachable again, and nothing of theirs is lost) and are
+    listed in the migration's output for the admin to tell their owners."""
+    bind = op.get_bind()
+    rows = bind.execute(sa.text("SELECT id, username FROM users ORDER BY id")).all()
+    taken = {name.lower() for _id, name in rows}
+    seen: set[str] = set()
+    for user_id, name in rows:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            continue
+        suffix = f"-{user_id}"
+        new = f"{name[:64 - len(suffix)]}{suffix}"
+        while new.lower() in taken:
+            suffix += "x"
+            new = f"{name[:64 - len(suffix)]}{suffix}"
+        taken.add(new.lower())
+        bind.execute(sa.text("UPDATE users SET username = :new WHERE id = :id"), {"new": new, "id": user_id})
+        print(f"0002: username {name!r} (user {user_id}) differs only in case from an older account; "
+              f"renamed to {new!r}")
+
+
 def _create_triggers() -> None:
     if _sqlite():
         for table in APPEND_ONLY:
@@ -78,6 +104,7 @@ def upgrade() -> None:
         b.create_unique_constraint("uq_forecasts_question_id_user_id_created_at", FORECAST_KEY)
     with op.batch_alter_table("users", recreate=recreate, table_kwargs={"sqlite_autoincrement": True}):
         pass  # the copy itself is the change on SQLite
+    _rename_case_duplicate_usernames()
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     with op.batch_alter_table("prompts") as b:
         b.add_column(sa.Column("mail_state", sa.String(length=16), server_default="pending", nullable=False))

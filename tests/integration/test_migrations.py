@@ -80,3 +80,26 @@ def test_head_keeps_case_insensitive_usernames_and_ids_never_reused(empty_url):
         assert index_sql is not None and "lower" in index_sql.lower() and "unique" in index_sql.lower()
     finally:
         engine.dispose()
+
+
+def test_case_duplicate_usernames_are_renamed_not_lost(empty_url, capsys):
+    """A database from before 0002 may hold "racecaseuser", "RACECASEUSER" ... (the registration
+    race): the upgrade keeps every account and its forecasts, the oldest under its name."""
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for user_id, name in ((1, "RaceCaseUser"), (2, "racecaseuser"), (3, "bob"), (4, "RACECASEUSER"),
+                                  (5, "racecaseuser-2")):
+                conn.exec_driver_sql(
+                    "INSERT INTO users (id, username, role, is_demo, created_at) "
+                    f"VALUES ({user_id}, '{name}', 'forecaster', false, '2026-01-01 00:00:00+00')")
+        upgrade(empty_url, "head")
+        with engine.connect() as conn:
+            names = dict(conn.exec_driver_sql("SELECT id, username FROM users ORDER BY id").all())
+    finally:
+        engine.dispose()
+    assert names[1] == "RaceCaseUser" and names[3] == "bob" and names[5] == "racecaseuser-2"
+    assert names[2] == "racecaseuser-2x" and names[4] == "RACECASEUSER-4", names
+    assert len({name.lower() for name in names.values()}) == 5
+    assert "renamed to 'RACECASEUSER-4'" in capsys.readouterr().out
