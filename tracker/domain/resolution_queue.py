@@ -96,7 +96,8 @@ def prompt_inbox(session: Session, limit: int = INBOX_LIMIT) -> list[InboxItem]:
             select(Prompt.summary_id, Question).join(Question, Prompt.question_id == Question.id)
             .where(Prompt.summary_id.in_(summaries)).order_by(Question.closes_at, Question.id)
         ):
-            covered.setdefault(summary_id, []).append(question)
+            if summary_id is not None:  # always, by the WHERE; for the type checker
+                covered.setdefault(summary_id, []).append(question)
     return [InboxItem(prompt=p, question=q, covered=tuple(covered.get(p.id, ()))) for p, q in rows]
 
 
