@@ -171,7 +171,8 @@ def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[
     inserted: list[int] = []
     if len(stale) >= BACKLOG_MIN:
         inserted += _record_backlog(session, now, every_days, stale)
-        due = [d for d in due if d not in stale]
+        summarised = {d.question.id for d in stale}
+        due = [d for d in due if d.question.id not in summarised]
     for d in due:
         prompt_id = _insert_once(session, {
             "question_id": d.question.id, "step": d.step, "number": next_number(d.last), "kind": "question",
