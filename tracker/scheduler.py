@@ -3,8 +3,9 @@
 Three jobs with fixed ids, each one domain call in one transaction:
 
 - ``lifecycle``: open drafts whose opens_at passed, close open questions whose closes_at passed;
-- ``prompts``: record the resolution prompt due now for each closed, unresolved question, then
-  (after that commit) email the prompts this process inserted;
+- ``prompts``: record the resolution prompt due now for each closed, unresolved question (one
+  backlog summary for many that had long closed when first seen), then (after that commit) email
+  what the outbox holds;
 - ``rescore``: rescore questions whose latest resolution event is not yet scored.
 
 Every job is driven by database state, so running it twice, or in two processes at once, changes

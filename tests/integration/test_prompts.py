@@ -97,7 +97,7 @@ def test_an_open_question_whose_close_passed_is_prompted_even_before_the_sweep(d
 
 def test_the_insert_does_nothing_when_another_process_got_there_first(db_session, clock):
     q = make_question(db_session, "q", opens_at=NOW - days(9), closes_at=NOW - days(1))
-    values = {"question_id": q.id, "step": 0, "due_at": q.closes_at, "message": "m", "created_at": NOW,
+    values = {"question_id": q.id, "step": 0, "number": 1, "due_at": q.closes_at, "message": "m", "created_at": NOW,
               "delivery": "pending"}
     first = _insert_once(db_session, values)
     assert first is not None

@@ -62,7 +62,8 @@ def resolution_queue_view() -> ResolutionQueueOut:
     data = resolution_queue(db(), at)
     return ResolutionQueueOut(
         waiting=[WaitingOut(question=out.summary(user, w.question, None, at), waited_seconds=w.waited_seconds,
-                            overdue=w.overdue, overdue_seconds=w.overdue_seconds, prompt_step=w.prompt_step)
+                            overdue=w.overdue, overdue_seconds=w.overdue_seconds, prompt_step=w.prompt_step,
+                            reminder_number=w.reminder_number)
                  for w in data.waiting],
         open=[q.slug for q in data.open_questions], recent=[q.slug for q in data.recent],
     )

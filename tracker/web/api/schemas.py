@@ -249,7 +249,9 @@ class WaitingOut(BaseModel):
     waited_seconds: float
     overdue: bool
     overdue_seconds: float
-    prompt_step: int | None
+    prompt_step: int | None = Field(description="Schedule step of the latest prompt (0 at the close, 1 at resolve_by, ...).")
+    reminder_number: int | None = Field(
+        description="How many prompts were recorded about it: the number the inbox shows for the latest one.")
 
 
 class ResolutionQueueOut(BaseModel):
