@@ -12,7 +12,8 @@ from .users import ROLES, User
 
 __all__ = [
     "BIN_COLUMNS", "CrowdDay", "ForecasterStat", "QuestionCrowd", "StandingForecast",
-    "Base", "UTCDateTime", "Comment", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
+    "Base", "UTCDateTime", "Comment",
+    "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",
 ]

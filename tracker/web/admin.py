@@ -18,8 +18,8 @@ from ..domain.resolution import audit_log, decide, describe_event, standing_even
 from ..domain.resolution_queue import INBOX_LIMIT, prompt_inbox, question_prompts, resolution_queue
 from ..models import Question
 from . import db, form_error, login_manager, now
-from .questions import comment_url
 from .admin_forms import CORRECTION_LABEL, AnnulForm, HideCommentForm, ResolveForm, form_time, option_choice_label
+from .questions import comment_url
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -14,8 +14,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..app_state import state
-from ..domain import DomainError
-from ..domain import comments
+from ..domain import DomainError, comments
 from ..domain.crowd import CrowdPolicy
 from ..domain.forecasts import (
     MAX_RATIONALE,
@@ -37,6 +36,7 @@ from ..domain.questions import (
 )
 from ..models import Comment, Forecast, Question
 from . import db, form_error, login_manager, now, viewer
+from .admin_forms import HideCommentForm
 from .forms import (
     MAX_PERCENT_TEXT,
     CommentForm,
@@ -45,7 +45,6 @@ from .forms import (
     parse_percent,
     percent_field_name,
 )
-from .admin_forms import HideCommentForm
 from .plots import cached_plot, forecast_history_plot
 
 bp = Blueprint("questions", __name__)
