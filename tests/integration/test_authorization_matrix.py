@@ -51,6 +51,7 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("questions.detail", "GET"): everyone(OK),
     ("questions.detail", "POST"): members(LOGIN, BAD),
     ("questions.quick_forecast", "POST"): members(LOGIN, REDIR),  # no-JS form: back to the list with the error
+    ("questions.post_comment", "POST"): members(LOGIN, BAD),  # an empty comment is refused, beside the box
     ("questions.login_alias", "GET"): everyone(MOVED),
     ("questions.register_alias", "GET"): everyone(MOVED),
     ("questions.favicon", "GET"): everyone(MOVED),
@@ -61,6 +62,7 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("admin.annul_question", "POST"): members(LOGIN, FORBIDDEN, BAD),
     ("admin.audit", "GET"): ADMIN_ONLY,
     ("admin.inbox", "GET"): ADMIN_ONLY,
+    ("admin.hide_question_comment", "POST"): members(LOGIN, FORBIDDEN, NOTFOUND),  # no such comment
     ("scoreboards.index", "GET"): everyone(OK),
     ("scoreboards.profile", "GET"): everyone(OK),
     ("scoreboards.scoreboard_csv", "GET"): everyone(OK),
@@ -76,6 +78,7 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("api.docs_page", "GET"): everyone(OK),
     ("api.question_list", "GET"): everyone(OK),
     ("api.question_detail", "GET"): everyone(OK),
+    ("api.question_comments", "GET"): everyone(OK),
     ("api.forecast_create", "POST"): members(UNAUTHORISED, UNSUPPORTED),
     ("api.my_forecasts", "GET"): members(UNAUTHORISED, OK),
     ("api.me", "GET"): members(UNAUTHORISED, OK),
@@ -119,7 +122,7 @@ def _url(app, rule, sessions, settings, clock) -> str:
             args[name] = "tracker.css"
         elif name == "slug":
             args[name] = "closed-q" if rule.endpoint.startswith("admin.") else "open-q"
-        elif name == "token_id":
+        elif name in ("token_id", "comment_id"):
             args[name] = 999_999
         elif name == "username":
             args[name] = "alice"

@@ -178,6 +178,7 @@ class QuestionPage:
     resolution: ResolutionEvent | None = None
     question_score: QuestionScore | None = None
     my_score: Score | None = None
+    viewer_id: int | None = None
 
     @property
     def status_label(self) -> str:
@@ -194,6 +195,19 @@ class QuestionPage:
 
     def probabilities(self, forecast: Forecast) -> dict[str, float]:
         return probabilities_by_key(self.question, forecast)
+
+    def rationale(self, forecast: Forecast) -> str:
+        """``forecast``'s rationale as this viewer may read it: everyone's once forecasting has
+        closed, before that only the author's own (others get "")."""
+        return rationale_visible(self.status, forecast, self.viewer_id)
+
+
+def rationale_visible(status: str, forecast: Forecast, viewer_id: int | None) -> str:
+    """THE rule for rationales: shown beside their forecast to everyone once the question's
+    displayed ``status`` is closed, resolved or annulled; before that only to their author."""
+    if status in CLOSED_STATUSES or (viewer_id is not None and forecast.user_id == viewer_id):
+        return forecast.rationale
+    return ""
 
 
 def effective_close(question: Question, event: ResolutionEvent | None) -> datetime:
@@ -233,7 +247,8 @@ def question_page(session: Session, question: Question, at: datetime, viewer: Us
     close = effective_close(question, resolution)
     crowd = crowd_history(session, question, close)
     page = QuestionPage(question=question, status=shown, can_forecast=is_open_for_forecasts(question, at),
-                        mine=mine, crowd=crowd, resolution=resolution, close=close)
+                        mine=mine, crowd=crowd, resolution=resolution, close=close,
+                        viewer_id=viewer.id if viewer is not None else None)
     latest = crowd.latest()
     forecasters = latest.forecasters if latest else 0
     if not crowd_visible(question, shown, forecasters, bool(mine), policy):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ..clock import Clock, ensure_utc
 from ..models import FINAL_STATUSES, Question, ResolutionEvent, StatusChange, User
 from . import Conflict, DomainError
+from .comments import hidden_comments
 from .lifecycle import set_status, sync_time_status
 
 
@@ -28,7 +29,7 @@ class AuditEntry:
     """One line of a question's audit log: a resolution event or a status change."""
 
     at: datetime
-    kind: str  # "resolve", "correction", "annul", "status"
+    kind: str  # "resolve", "correction", "annul", "status", "comment_hidden"
     actor_name: str
     summary: str
     note: str = ""
@@ -229,7 +230,8 @@ def annul(
 
 
 def audit_log(session: Session, question: Question) -> list[AuditEntry]:
-    """Every resolution event and status change of ``question``, oldest first, with actor and time."""
+    """Every resolution event, status change and comment hidden by an admin on ``question``, oldest
+    first, with actor and time."""
     entries: list[tuple[datetime, int, int, AuditEntry]] = []
     events = session.scalars(
         select(ResolutionEvent).where(ResolutionEvent.question_id == question.id).order_by(ResolutionEvent.id)
@@ -256,6 +258,13 @@ def audit_log(session: Session, question: Question) -> list[AuditEntry]:
         entries.append((change.created_at, 1, change.id, AuditEntry(
             at=change.created_at, kind="status", actor_name=change.actor_name, summary=summary,
             note=change.reason,
+        )))
+    # A hide is kept on the comment's own row (who, when, why); the log reads it from there.
+    for comment in hidden_comments(session, question):
+        assert comment.hidden_at is not None
+        entries.append((comment.hidden_at, 2, comment.id, AuditEntry(
+            at=comment.hidden_at, kind="comment_hidden", actor_name=comment.hidden_by_name or "",
+            summary=f"Hid comment #{comment.id}", note=comment.hidden_reason or "",
         )))
     # At the same instant an event comes before the status change it caused.
     entries.sort(key=lambda item: item[:3])

@@ -1,6 +1,7 @@
 """The data model. Import models from here so every table is registered on ``Base.metadata``."""
 from .aggregates import BIN_COLUMNS, CrowdDay, ForecasterStat, QuestionCrowd, StandingForecast
 from .base import Base, UTCDateTime
+from .comments import Comment
 from .forecasts import Forecast, ForecastProbability
 from .prompts import Prompt
 from .questions import CLOSED_STATUSES, FINAL_STATUSES, KINDS, STATUSES, Question, QuestionOption, QuestionTag
@@ -11,7 +12,8 @@ from .users import ROLES, User
 
 __all__ = [
     "BIN_COLUMNS", "CrowdDay", "ForecasterStat", "QuestionCrowd", "StandingForecast",
-    "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
+    "Base", "UTCDateTime", "Comment",
+    "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",
 ]

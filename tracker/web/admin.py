@@ -12,12 +12,14 @@ from werkzeug.wrappers import Response
 
 from ..app_state import state
 from ..domain import DomainError
+from ..domain.comments import get_comment, hide_comment
 from ..domain.questions import get_question
 from ..domain.resolution import audit_log, decide, describe_event, standing_event
 from ..domain.resolution_queue import INBOX_LIMIT, prompt_inbox, question_prompts, resolution_queue
 from ..models import Question
 from . import db, form_error, login_manager, now
-from .admin_forms import CORRECTION_LABEL, AnnulForm, ResolveForm, form_time, option_choice_label
+from .admin_forms import CORRECTION_LABEL, AnnulForm, HideCommentForm, ResolveForm, form_time, option_choice_label
+from .questions import comment_url
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -125,6 +127,19 @@ def audit(slug: str) -> str:
     return render_template("admin/audit.html", question=question, entries=audit_log(db(), question),
                            standing_text=describe_event(standing) if standing else None,
                            prompts=question_prompts(db(), question))
+
+
+@bp.route("/questions/<slug>/comments/<int:comment_id>/hide", methods=["POST"])
+@login_required
+def hide_question_comment(slug: str, comment_id: int) -> Response:
+    """Hide a comment with a reason (required; a refusal is the error page, nothing changed), then
+    go back to it on the question page, where it now reads "hidden by an admin: <reason>"."""
+    question = get_question(db(), slug)
+    comment = get_comment(db(), question, comment_id)
+    form = HideCommentForm()
+    hide_comment(db(), state().clock, comment, current_user, form.reason.data or "")
+    flash(f"Comment #{comment.id} is hidden.", "success")
+    return redirect(comment_url(question, comment))
 
 
 @bp.route("/inbox")

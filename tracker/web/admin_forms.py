@@ -8,6 +8,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..clock import ensure_utc, parse_iso
+from ..domain.comments import MAX_HIDE_REASON
 
 CORRECTION_LABEL = "I am correcting an existing resolution"
 
@@ -62,3 +63,9 @@ class AnnulForm(FlaskForm):
     confirm_annul = BooleanField(ANNUL_CONFIRM_LABEL, validators=[
         DataRequired(message=f"Tick “{ANNUL_CONFIRM_LABEL}” to annul the question.")])
     confirm_correction = BooleanField(CORRECTION_LABEL)
+
+
+class HideCommentForm(FlaskForm):
+    """An admin hides a comment; the reason (required by the domain) is shown in its place."""
+
+    reason = StringField("Reason", render_kw={"maxlength": MAX_HIDE_REASON})

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from ..domain.comments import MAX_COMMENT
 from ..domain.forecasts import MAX_RATIONALE
 from ..domain.users import MIN_PASSWORD_LENGTH
 
@@ -82,6 +83,13 @@ class ForecastForm(FlaskForm):
     rationale = TextAreaField("Rationale (optional)", validators=[Optional(), Length(max=MAX_RATIONALE)])
 
 
+class CommentForm(FlaskForm):
+    """A comment on a question. Blank and too long bodies are refused by the domain
+    (:func:`tracker.domain.comments.post_comment`), whose message is shown beside the box."""
+
+    body = TextAreaField("Add a comment (Markdown)", render_kw={"maxlength": MAX_COMMENT, "rows": 4})
+
+
 def percent_field_name(position: int) -> str:
     """The form field holding the percentage for the option at ``position``."""
     return f"p{position}"
@@ -116,6 +124,6 @@ def excerpt(text: str, limit: int = 20) -> str:
 
 __all__ = [
     "RegisterForm", "LoginForm", "ChangePasswordForm", "PostForm", "ForecastForm", "EmailForm",
-    "ResetRequestForm", "ResetPasswordForm", "SignOutUserForm",
+    "ResetRequestForm", "ResetPasswordForm", "SignOutUserForm", "CommentForm",
     "percent_field_name", "parse_percent", "excerpt",
 ]

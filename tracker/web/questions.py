@@ -14,7 +14,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from ..app_state import state
-from ..domain import DomainError
+from ..domain import DomainError, comments
 from ..domain.crowd import CrowdPolicy
 from ..domain.forecasts import (
     MAX_RATIONALE,
@@ -34,9 +34,17 @@ from ..domain.questions import (
     list_questions,
     question_page,
 )
-from ..models import Forecast, Question
-from . import db, login_manager, now, viewer
-from .forms import MAX_PERCENT_TEXT, ForecastForm, excerpt, parse_percent, percent_field_name
+from ..models import Comment, Forecast, Question
+from . import db, form_error, login_manager, now, viewer
+from .admin_forms import HideCommentForm
+from .forms import (
+    MAX_PERCENT_TEXT,
+    CommentForm,
+    ForecastForm,
+    excerpt,
+    parse_percent,
+    percent_field_name,
+)
 from .plots import cached_plot, forecast_history_plot
 
 bp = Blueprint("questions", __name__)
@@ -190,9 +198,9 @@ def _submit(question: Question, form_state: FormState) -> Response | None:
 
 @bp.route("/q/<slug>", methods=["GET", "POST"])
 def detail(slug: str) -> Response | tuple[str, int]:
-    """A question: text, resolution criteria, the forecast form while open, history and scores."""
+    """A question: text, resolution criteria, the forecast form while open, history, scores and
+    its discussion thread."""
     question = get_question(db(), slug)
-    form = ForecastForm()
     form_state = FormState()
     code = 200
     if request.method == "POST":
@@ -200,9 +208,40 @@ def detail(slug: str) -> Response | tuple[str, int]:
         if response is not None:
             return response
         code = 400
+    return _render_page(question, form_state, code)
 
+
+@bp.route("/q/<slug>/comments", methods=["POST"])
+def post_comment(slug: str) -> Response | tuple[str, int]:
+    """Add a comment to the question's thread, then show it on its page of the thread; a blank or
+    too long comment re-renders the page (400) with the message beside the box, nothing stored."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    question = get_question(db(), slug)
+    form = CommentForm()
+    try:
+        comment = comments.post_comment(db(), state().clock, question, current_user, form.body.data or "")
+    except DomainError as exc:
+        if exc.field != "body":
+            raise
+        form.body.data = (form.body.data or "")[:comments.MAX_COMMENT + 1]  # bounded echo
+        return _render_page(question, FormState(), form_error(form, exc), comment_form=form)
+    flash("Comment posted.", "success")
+    return redirect(comment_url(question, comment))
+
+
+def comment_url(question: Question, comment: Comment) -> str:
+    """The address of ``comment`` on its page of the question's thread."""
+    return url_for("questions.detail", slug=question.slug,
+                   cpage=comments.page_of(db(), comment)) + f"#comment-{comment.id}"
+
+
+def _render_page(question: Question, form_state: FormState, code: int,
+                 comment_form: CommentForm | None = None) -> tuple[str, int]:
+    """The question page with the forecast form's state and, after a refused comment, its form."""
     at = now()
     page = question_page(db(), question, at, viewer(), policy=crowd_policy(), after=_int_arg("after", None))
+    thread = comments.thread_page(db(), question, _int_arg("cpage", 1))
     if request.method == "GET":
         form_state.values = _initial_values(question, page.mine[-1] if page.mine else None)
     # The plot runs to the next full hour (or the effective close), so it is re-rendered at most
@@ -224,13 +263,17 @@ def detail(slug: str) -> Response | tuple[str, int]:
     settings = state().settings
     return render_template(
         "questions/detail.html", question=question, status=page.status, status_label=page.status_label,
-        can_forecast=page.can_forecast, form=form, values=form_state.values, errors=form_state.errors,
+        can_forecast=page.can_forecast, form=ForecastForm(), values=form_state.values, errors=form_state.errors,
         mine=page.mine, crowd_now=page.crowd_now, plot=plot, plot_compact=plot_compact, everyone=page.everyone,
         resolution=page.resolution,
         question_score=page.question_score, scores_current=page.scores_current, my_score=page.my_score, at=at,
-        probs_of=page.probabilities, bounds=(settings.forecast_min, settings.forecast_max),
+        probs_of=page.probabilities, rationale_of=page.rationale,
+        bounds=(settings.forecast_min, settings.forecast_max),
         field_name=percent_field_name, everyone_next=page.everyone_next, after=request.args.get("after"),
         close=page.close, crowd_hidden=page.crowd_hidden, no_score_reason=page.no_score_reason,
+        thread=thread, comment_form=comment_form or CommentForm(formdata=None),
+        hide_form=HideCommentForm(formdata=None), read_hidden=comments.may_read_hidden(viewer()),
+        max_comment=comments.MAX_COMMENT,
     ), code
 
 

@@ -43,6 +43,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 PER_ACCOUNT = "10 per minute;100 per day"
 #: Attempts from one client address, whatever the account (allows a shared NAT some room).
 PER_ADDRESS = "30 per minute;1000 per day"
+#: Comments one account may post: a lively discussion fits, a flood does not.
+COMMENTS_PER_ACCOUNT = "5 per minute;100 per day"
 
 
 
@@ -62,7 +64,7 @@ def reset_account_key() -> str:
 
 
 def current_account_key() -> str:
-    """The logged-in account (password change)."""
+    """The logged-in account (password change, comments)."""
     return f"user:{current_user.id}" if current_user.is_authenticated else f"address:{get_remote_address()}"
 
 
@@ -74,6 +76,7 @@ RATE_LIMITS: dict[str, list[tuple[str, Callable[[], str] | None]]] = {
     "auth.account": [(PER_ADDRESS, None), (PER_ACCOUNT, current_account_key)],
     "password_reset.request_link": [(PER_ADDRESS, None), (PER_ACCOUNT, reset_account_key)],
     "password_reset.choose": [(PER_ADDRESS, None)],
+    "questions.post_comment": [(PER_ADDRESS, None), (COMMENTS_PER_ACCOUNT, current_account_key)],
 }
 
 

@@ -17,11 +17,14 @@ from ...domain.forecasts import probabilities_by_key
 from ...domain.questions import QuestionPage as PageData
 from ...domain.questions import display_status
 from ...domain.resolution import AuditEntry
-from ...models import Forecast, Question, ResolutionEvent, User
+from ...models import Comment, Forecast, Question, ResolutionEvent, User
 from .. import db, now
+from ..filters import render_markdown
 from .errors import ApiError
 from .schemas import (
     AuditEntryOut,
+    CommentHiddenOut,
+    CommentOut,
     CrowdOut,
     ForecastOut,
     OptionOut,
@@ -128,3 +131,13 @@ def forecast(question: Question, item: Forecast) -> ForecastOut:
 def audit_entry(entry: AuditEntry) -> AuditEntryOut:
     return AuditEntryOut(at=entry.at, kind=entry.kind, actor=entry.actor_name,  # type: ignore[arg-type]
                          summary=entry.summary, note=entry.note, occurred_at=entry.occurred_at)
+
+
+def comment(item: Comment, author: str, read_hidden: bool) -> CommentOut:
+    """A comment as the API shows it: a hidden one without its text unless ``read_hidden`` (admins)."""
+    shown = not item.hidden or read_hidden
+    hidden = None
+    if item.hidden_at is not None:
+        hidden = CommentHiddenOut(at=item.hidden_at, by=item.hidden_by_name or "", reason=item.hidden_reason or "")
+    return CommentOut(id=item.id, author=author, created_at=item.created_at, body=item.body if shown else None,
+                      html=str(render_markdown(item.body)) if shown else None, hidden=hidden)

@@ -5,6 +5,7 @@ from flask import g
 
 from ...app_state import state
 from ...domain import DomainError
+from ...domain.comments import comment_count, comment_slice, may_read_hidden
 from ...domain.forecasts import forecasts_of, submit_forecast
 from ...domain.questions import get_question, list_questions, question_page
 from .. import db, now
@@ -13,6 +14,8 @@ from . import convert as out
 from .auth import api_user, require_user
 from .errors import ApiError
 from .schemas import (
+    CommentListQuery,
+    CommentPage,
     ForecastIn,
     ForecastListQuery,
     ForecastOut,
@@ -42,6 +45,20 @@ def question_detail(slug: str) -> QuestionDetail:
     """Criteria, options, times, status, the crowd forecast, and the outcome once decided."""
     viewer = api_user()
     return out.detail(viewer, question_page(db(), get_question(db(), slug), now(), viewer))
+
+
+@api.route("/questions/<slug>/comments", summary="A question's comments", tag="questions", response=CommentPage,
+           query=CommentListQuery, errors=(404,))
+def question_comments(slug: str, query: CommentListQuery) -> CommentPage:
+    """The question's discussion thread, oldest first, a page at a time (follow ``next_cursor``).
+    A comment hidden by an admin keeps its place with who hid it and why, but not its text."""
+    question = get_question(db(), slug)
+    start = out.decode_cursor(query.cursor)
+    rows = comment_slice(db(), question, start, query.limit + 1)
+    read_hidden = may_read_hidden(api_user())
+    items = [out.comment(c, author, read_hidden) for c, author in rows[:query.limit]]
+    cursor = out.encode_cursor(start + query.limit) if len(rows) > query.limit else None
+    return CommentPage(items=items, total=comment_count(db(), question), next_cursor=cursor)
 
 
 def _complete(question, probabilities: dict[str, float]) -> dict[str, float]:

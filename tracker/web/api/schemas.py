@@ -231,9 +231,38 @@ class DecisionOut(BaseModel):
     question: QuestionDetail
 
 
+# --- comments -------------------------------------------------------------------------------
+
+class CommentListQuery(Query):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class CommentHiddenOut(BaseModel):
+    at: datetime
+    by: str = Field(description="The admin who hid the comment.")
+    reason: str
+
+
+class CommentOut(BaseModel):
+    id: int
+    author: str
+    created_at: datetime
+    body: str | None = Field(description="The Markdown source as written; null when hidden (admins still get it).")
+    html: str | None = Field(description="The body rendered and sanitised as the question page shows it; null when hidden "
+                                          "(admins still get it).")
+    hidden: CommentHiddenOut | None = Field(description="Set when an admin hid the comment.")
+
+
+class CommentPage(BaseModel):
+    items: list[CommentOut]
+    total: int = Field(description="Comments on the question, hidden ones included.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
 class AuditEntryOut(BaseModel):
     at: datetime
-    kind: Literal["resolve", "correction", "annul", "status"]
+    kind: Literal["resolve", "correction", "annul", "status", "comment_hidden"]
     actor: str
     summary: str
     note: str
