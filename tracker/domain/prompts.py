@@ -13,41 +13,24 @@ records one prompt for the step due now, not a burst of stale ones (the earlier 
 for good). When ``resolve_by`` equals ``closes_at`` the first prompt is therefore step 1.
 
 Email goes out after the commit that recorded the prompt, through the outbox
-(:mod:`tracker.domain.outbox`): one sender claims it, retries with backoff until it is sent, and a
+(:mod:`tracker.domain.outbox`, which sends it to every admin): one sender claims it, retries with backoff until it is sent, and a
 sender killed mid-send is taken over; the outcome is stored on the row and shown in the inbox.
 """
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..config import Settings
 from ..models import FINAL_STATUSES, Prompt, Question, User
-from .mail import MailError, parse_smtp_url, send_messages
-
-log = logging.getLogger(__name__)
+from .outbox import OutboxMail
+from .unique_insert import insert_once
 
 # The admin page a prompt links to (tracker.web.admin serves it).
 RESOLVE_PATH = "/admin/questions/{slug}/resolve"
-
-
-@dataclass(frozen=True)
-class PromptMail:
-    """What one prompt's email needs, read inside a transaction and sent after it."""
-
-    prompt_id: int
-    subject: str
-    body: str
-    recipients: tuple[str, ...]
 
 
 def due_step(question: Question, now: datetime, every_days: int) -> tuple[int, datetime] | None:
@@ -96,33 +79,14 @@ def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[
         step, due_at = due
         if latest.get(question.id, -1) >= step:
             continue  # this step (or a later one) is already recorded
-        prompt_id = _insert_once(session, {
+        prompt_id = insert_once(session, Prompt, {
             "question_id": question.id, "step": step, "due_at": due_at,
             "message": prompt_message(question, step, due_at, every_days), "created_at": now,
             "delivery": "pending", "mail_state": "pending", "next_attempt_at": now, "attempts": 0,
-        })
+        }, key=["question_id", "step"])
         if prompt_id is not None:
             inserted.append(prompt_id)
     return inserted
-
-
-def _insert_once(session: Session, values: dict) -> int | None:
-    """INSERT ... ON CONFLICT (question_id, step) DO NOTHING RETURNING id: the id, or None when the
-    row already existed (inserted by another process)."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(Prompt).values(**values)
-                .on_conflict_do_nothing(index_elements=["question_id", "step"]).returning(Prompt.id))
-        return session.execute(stmt).scalar_one_or_none()
-    # Other databases: a savepoint keeps the outer transaction usable after a duplicate.
-    try:
-        with session.begin_nested():
-            prompt = Prompt(**values)
-            session.add(prompt)
-        return prompt.id
-    except IntegrityError:
-        return None
 
 
 def admin_emails(session: Session) -> list[str]:
@@ -133,7 +97,7 @@ def admin_emails(session: Session) -> list[str]:
     ))
 
 
-def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) -> list[PromptMail]:
+def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) -> list[OutboxMail]:
     """Read what the emails for ``prompt_ids`` need (inside a transaction; sending comes later)."""
     if not prompt_ids:
         return []
@@ -146,47 +110,5 @@ def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) ->
         if prompt.step >= 2:
             subject = f"[Forecast tracker] Reminder {prompt.step - 1}: resolve {question.title}"
         body = f"{prompt.message}\n\nResolve or annul it here:\n{link}\n"
-        mails.append(PromptMail(prompt.id, subject, body, recipients))
+        mails.append(OutboxMail(prompt.id, subject, body, recipients, nobody="no admin has an email address"))
     return mails
-
-
-def send_prompt_mail(settings: Settings, mails: list[PromptMail]) -> dict[int, tuple[bool, str]]:
-    """Send each prompt to each admin (one message per admin) over SMTP, or log it when no SMTP
-    server is configured. Returns ``{prompt_id: (emailed, delivery text)}``. Never raises for a mail
-    failure: the prompt is already recorded and shows in the inbox."""
-    results: dict[int, tuple[bool, str]] = {}
-    if not mails:
-        return results
-    if not settings.smtp_url:
-        for mail in mails:
-            log.info("prompt %s (no TRACKER_SMTP_URL, not emailed): %s", mail.prompt_id, mail.subject)
-            results[mail.prompt_id] = (False, "logged: no SMTP server configured")
-        return results
-    try:
-        config = parse_smtp_url(settings.smtp_url)
-    except MailError as exc:
-        return {mail.prompt_id: (False, f"failed: {exc}") for mail in mails}
-    outgoing: list[tuple[PromptMail, str, EmailMessage]] = []
-    for mail in mails:
-        if not mail.recipients:
-            results[mail.prompt_id] = (False, "not emailed: no admin has an email address")
-        for address in mail.recipients:
-            msg = EmailMessage()
-            msg["From"] = settings.mail_from
-            msg["To"] = address
-            msg["Subject"] = mail.subject
-            msg.set_content(mail.body)
-            outgoing.append((mail, address, msg))
-    errors = send_messages(config, [msg for *_, msg in outgoing])
-    for mail in mails:
-        if not mail.recipients:
-            continue
-        sent = [addr for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err is None]
-        failed = [f"{addr}: {err}" for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err]
-        if failed:
-            log.warning("prompt %s: email failed for %s", mail.prompt_id, "; ".join(failed))
-            text = f"failed for {len(failed)} of {len(mail.recipients)}: " + "; ".join(failed)
-        else:
-            text = f"emailed to {len(sent)} admin{'s' if len(sent) != 1 else ''}"
-        results[mail.prompt_id] = (bool(sent), text)
-    return results

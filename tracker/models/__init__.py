@@ -2,6 +2,7 @@
 from .aggregates import BIN_COLUMNS, CrowdDay, ForecasterStat, QuestionCrowd, StandingForecast
 from .base import Base, UTCDateTime
 from .forecasts import Forecast, ForecastProbability
+from .notifications import NOTIFICATION_KINDS, Notification, NotificationOptOut
 from .prompts import Prompt
 from .questions import CLOSED_STATUSES, FINAL_STATUSES, KINDS, STATUSES, Question, QuestionOption, QuestionTag
 from .resolutions import ResolutionEvent, StatusChange
@@ -14,4 +15,5 @@ __all__ = [
     "Base", "UTCDateTime", "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",
+    "NOTIFICATION_KINDS", "Notification", "NotificationOptOut",
 ]

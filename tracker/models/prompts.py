@@ -3,19 +3,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime
+from .outbox import MAIL_STATES_CHECK, OutboxColumns
 
 
-class Prompt(Base):
-    """Step 0 fires at the close, step 1 at resolve_by, step n>1 every N days after resolve_by."""
+class Prompt(OutboxColumns, Base):
+    """Step 0 fires at the close, step 1 at resolve_by, step n>1 every N days after resolve_by.
+
+    The email is an outbox entry (tracker.domain.outbox): sent after the commit that recorded the
+    prompt, by whichever scheduler claims it; ``delivery`` is shown in the inbox."""
 
     __tablename__ = "prompts"
     __table_args__ = (
         UniqueConstraint("question_id", "step"),
-        CheckConstraint("mail_state IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="mail_state"),
+        CheckConstraint(MAIL_STATES_CHECK, name="mail_state"),
         Index("ix_prompts_mail_state_next_attempt_at", "mail_state", "next_attempt_at"),
     )
 
@@ -25,13 +29,3 @@ class Prompt(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The email is an outbox entry (tracker.domain.outbox): sent after the commit that recorded
-    # the prompt, by whichever scheduler claims it, retried with backoff until sent or given up.
-    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    delivery: Mapped[str] = mapped_column(String(200), default="pending")  # shown in the inbox
-    # pending (due at next_attempt_at) | sending (claimed at claimed_at) | sent | failed | skipped
-    mail_state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claim_token: Mapped[str | None] = mapped_column(String(64))
