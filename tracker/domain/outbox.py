@@ -20,6 +20,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -37,6 +38,8 @@ FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=6)
 CLAIM_TIMEOUT = timedelta(minutes=10)
 CLAIM_BATCH = 50
+# Headers up to SMTP's own line limit: a List-Unsubscribe URL must not be folded into encoded words.
+MAIL_POLICY = policy.default.clone(max_line_length=998)
 
 
 @dataclass
@@ -136,7 +139,7 @@ def send_outbox_mail(settings: Settings, mails: list[OutboxMail], noun: str) -> 
         if not mail.recipients:
             results[mail.entry_id] = (False, f"not emailed: {mail.nobody}")
         for address in mail.recipients:
-            msg = EmailMessage()
+            msg = EmailMessage(policy=MAIL_POLICY)
             msg["From"] = settings.mail_from
             msg["To"] = address
             msg["Subject"] = mail.subject

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -12,17 +13,19 @@ from sqlalchemy.orm import Session
 
 def insert_once(session: Session, model: Any, values: dict[str, Any], key: list[str]) -> int | None:
     """Insert ``values`` into ``model``'s table unless a row with the same ``key`` columns exists;
-    return the new row's id, or None when the row already existed (inserted by another process)."""
+    return the new row's id (its first primary-key column), or None when the row already existed
+    (inserted by another process)."""
+    pk = inspect(model).primary_key[0]
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(model.id)
+        stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(pk)
         return session.execute(stmt).scalar_one_or_none()
     # Other databases: a savepoint keeps the outer transaction usable after a duplicate.
     try:
         with session.begin_nested():
             row = model(**values)
             session.add(row)
-        return row.id
+        return getattr(row, pk.key)
     except IntegrityError:
         return None
