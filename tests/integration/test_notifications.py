@@ -103,7 +103,8 @@ def test_closing_soon_with_a_stale_forecast_over_weeks_of_schedule(state, clock,
     assert sent_on == [7]  # 3 days before the close at NOW + 10 days
     assert closing[1].created_at == NOW + days(27)
     subjects = [m["Subject"] for m in sink.to("ann@example.org") if "Closing" in m["Subject"]]
-    assert subjects == ["[Forecast tracker] Closing soon: Closes in ten days?", "[Forecast tracker] Closing soon: Question later?"]
+    assert subjects == ["[Forecast tracker] Closing soon: Closes in ten days?",
+                        "[Forecast tracker] Closing soon: Question later?"]
     assert not [m for m in sink.to("cid@example.org") if "Closing" in m["Subject"]]
     assert report == {"notifications": 0, "emailed": 0}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import NOTIFICATION_KINDS, Notification, NotificationOptOut, User
@@ -54,7 +55,8 @@ def mark_read(session: Session, now: datetime, user: User, notification_id: int 
         if note is None or note.user_id != user.id:
             raise DomainError("No such notification.", status=404)
         stmt = stmt.where(Notification.id == notification_id)
-    return session.execute(stmt.values(read_at=now).execution_options(synchronize_session=False)).rowcount or 0
+    result = session.execute(stmt.values(read_at=now).execution_options(synchronize_session=False))
+    return cast(CursorResult, result).rowcount or 0
 
 
 def emailed_kinds(session: Session, user: User) -> dict[str, bool]:

@@ -33,7 +33,6 @@ KIND_LABELS = {
     "closing": "a question you forecast closes within 3 days and your forecast is over 30 days old",
     "digest": "the weekly digest",
 }
-assert set(KIND_LABELS) == set(NOTIFICATION_KINDS)
 
 
 def unsubscribe_token(secret_key: str, user_id: int, kind: str) -> str:

@@ -24,19 +24,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..models import Forecast, Notification, NotificationOptOut, Question, QuestionScore, ResolutionEvent, Score, User
-from .unique_insert import insert_once
+from .unique_insert import insert_many_once
 
 CLOSING_WITHIN = timedelta(days=3)
 STALE_AFTER = timedelta(days=30)
 RESOLVED_LOOKBACK = timedelta(days=7)
 DIGEST_WINDOW = timedelta(days=7)
 NOTIFICATION_KEY = ["user_id", "kind", "ref"]
+RECORD_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,19 @@ def create_due_notifications(session: Session, clock: Clock) -> list[int]:
 def record(session: Session, now: datetime, drafts: list[Draft]) -> list[int]:
     """Insert ``drafts`` once each; the email is queued when the account has an address and wants
     this kind emailed, else the row is ``skipped`` with the reason."""
-    if not drafts:
-        return []
+    inserted = []
+    for start in range(0, len(drafts), RECORD_BATCH):  # bounded IN lists, whatever the accounts' number
+        inserted += _record_batch(session, now, drafts[start:start + RECORD_BATCH])
+    return inserted
+
+
+def _record_batch(session: Session, now: datetime, drafts: list[Draft]) -> list[int]:
     users = {d.user_id for d in drafts}
     emails = dict(session.execute(select(User.id, User.email).where(User.id.in_(users))).all())
     off = set(session.execute(
         select(NotificationOptOut.user_id, NotificationOptOut.kind).where(NotificationOptOut.user_id.in_(users))
     ).all())
-    inserted = []
+    rows = []
     for d in drafts:
         if not emails.get(d.user_id):
             state, delivery = "skipped", "not emailed: the account has no email address"
@@ -76,17 +83,16 @@ def record(session: Session, now: datetime, drafts: list[Draft]) -> list[int]:
             state, delivery = "skipped", "not emailed: email for this kind is turned off"
         else:
             state, delivery = "pending", "pending"
-        new_id = insert_once(session, Notification, {
+        rows.append({
             "user_id": d.user_id, "kind": d.kind, "ref": d.ref, "question_id": d.question_id,
-            "subject": d.subject[:200], "body": d.body, "created_at": now, "mail_state": state,
-            "delivery": delivery, "next_attempt_at": now, "attempts": 0,
-        }, key=NOTIFICATION_KEY)
-        if new_id is not None:
-            inserted.append(new_id)
-    return inserted
+            "subject": d.subject[:200], "body": d.body, "created_at": now, "read_at": None, "emailed_at": None,
+            "mail_state": state, "delivery": delivery, "next_attempt_at": now, "attempts": 0,
+            "claimed_at": None, "claim_token": None,
+        })
+    return insert_many_once(session, Notification, rows, key=NOTIFICATION_KEY)
 
 
-def _not_yet(kind: str, user_id, question_id) -> object:
+def _not_yet(kind: str, user_id: Any, question_id: Any) -> ColumnElement[bool]:
     return ~exists().where(Notification.user_id == user_id, Notification.kind == kind,
                            Notification.question_id == question_id)
 

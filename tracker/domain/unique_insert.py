@@ -29,3 +29,17 @@ def insert_once(session: Session, model: Any, values: dict[str, Any], key: list[
         return getattr(row, pk.key)
     except IntegrityError:
         return None
+
+
+def insert_many_once(session: Session, model: Any, rows: list[dict[str, Any]], key: list[str]) -> list[int]:
+    """:func:`insert_once` for many rows in batched statements (SQLAlchemy's "insertmanyvalues"):
+    return the ids of the rows that were new."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        return [i for i in (insert_once(session, model, row, key) for row in rows) if i is not None]
+    table, pk = model.__table__, inspect(model).primary_key[0]
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=key).returning(table.c[pk.name])
+    return list(session.connection().execute(stmt, rows).scalars())
