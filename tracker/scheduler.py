@@ -1,12 +1,14 @@
 """The scheduler process: periodic sweeps over database state (``tracker scheduler``).
 
-Three jobs with fixed ids, each one domain call in one transaction:
+Four jobs with fixed ids, each one domain call in one transaction:
 
 - ``lifecycle``: open drafts whose opens_at passed, close open questions whose closes_at passed;
 - ``prompts``: record the resolution prompt due now for each closed, unresolved question (one
   backlog summary for many that had long closed when first seen), then (after that commit) email
   what the outbox holds;
-- ``rescore``: rescore questions whose latest resolution event is not yet scored.
+- ``rescore``: rescore questions whose latest resolution event is not yet scored;
+- ``notifications``: record the forecasters' due notifications (resolved with their stored score,
+  closing soon with a stale forecast, the weekly digest), then email them through the same outbox.
 
 Every job is driven by database state, so running it twice, or in two processes at once, changes
 nothing the second time: unique keys stop duplicate rows, and on PostgreSQL each job first takes a
@@ -42,9 +44,10 @@ from .db import transaction
 
 log = logging.getLogger("tracker.scheduler")
 
-JOB_IDS = ("lifecycle", "prompts", "rescore")
+JOB_IDS = ("lifecycle", "prompts", "rescore", "notifications")
 # Advisory lock keys, one per job ("trk" + a number), fixed so every scheduler process agrees.
-ADVISORY_KEYS = {"lifecycle": 0x74726B01, "prompts": 0x74726B02, "rescore": 0x74726B03}
+ADVISORY_KEYS = {"lifecycle": 0x74726B01, "prompts": 0x74726B02, "rescore": 0x74726B03,
+                 "notifications": 0x74726B04}
 RESCORE_MAX_INTERVAL_SECONDS = 5  # rescoring follows a resolution within seconds
 MISFIRE_GRACE_SECONDS = 24 * 3600
 
@@ -94,26 +97,48 @@ def run_lifecycle(state: AppState) -> dict:
 
 
 def run_prompts(state: AppState) -> dict:
-    """Record due prompts (one transaction), then email what the outbox holds: claim (a short
-    transaction), send with no transaction open, store the outcomes (a third transaction)."""
-    from .domain import outbox, prompts
+    """Record due prompts (one transaction), then email what the prompts' outbox holds."""
+    from .domain import prompts
+    from .models import Prompt
 
     with transaction(state.sessions) as session:
         if not _job_lock(session, "prompts"):
             return {"skipped": "another scheduler holds the lock"}
         ids = prompts.create_due_prompts(session, state.clock, state.settings.prompt_every_days)
+    results = _send_outbox(state, Prompt, prompts.prepare_mail, "admin")
+    return {"prompts": len(ids), "emailed": sum(1 for ok, _ in results.values() if ok)}
+
+
+def run_notifications(state: AppState) -> dict:
+    """Record the forecasters' due notifications (one transaction), then email what their outbox holds."""
+    from .domain import notification_mail, notifications
+    from .models import Notification
+
     with transaction(state.sessions) as session:
-        claim = outbox.claim_due(session, state.clock)
-        mails = prompts.prepare_mail(session, state.settings, claim.ids)
+        if not _job_lock(session, "notifications"):
+            return {"skipped": "another scheduler holds the lock"}
+        ids = notifications.create_due_notifications(session, state.clock)
+    results = _send_outbox(state, Notification, notification_mail.prepare_mail, "forecaster")
+    return {"notifications": len(ids), "emailed": sum(1 for ok, _ in results.values() if ok)}
+
+
+def _send_outbox(state: AppState, model, prepare: Callable, noun: str) -> dict[int, tuple[bool, str]]:
+    """Email what the outbox table ``model`` holds: claim (a short transaction), send with no
+    transaction open, store the outcomes (a third transaction). Returns the outcomes."""
+    from .domain import outbox
+
+    with transaction(state.sessions) as session:
+        claim = outbox.claim_due(session, state.clock, model)
+        mails = prepare(session, state.settings, claim.ids)
     # Committed: the claim is visible to any other scheduler. No transaction is open while talking
     # to the SMTP server, so a slow server never holds a database lock.
-    results = prompts.send_prompt_mail(state.settings, mails)
+    results = outbox.send_outbox_mail(state.settings, mails, noun)
     if results:
         with transaction(state.sessions) as session:
             outbox.complete(session, state.clock, claim, results)
-    for prompt_id, (_emailed, delivery) in sorted(results.items()):
-        log.info("prompt %s: %s", prompt_id, delivery)
-    return {"prompts": len(ids), "emailed": sum(1 for ok, _ in results.values() if ok)}
+    for entry_id, (_emailed, delivery) in sorted(results.items()):
+        log.info("%s %s: %s", model.__tablename__, entry_id, delivery)
+    return results
 
 
 def run_rescore(state: AppState) -> dict:
@@ -140,6 +165,7 @@ def run_rescore(state: AppState) -> dict:
 
 JOBS: dict[str, Callable[[AppState], dict]] = {
     "lifecycle": run_lifecycle, "prompts": run_prompts, "rescore": run_rescore,
+    "notifications": run_notifications,
 }
 
 
@@ -163,11 +189,12 @@ def _run_logged(state: AppState, job_id: str) -> dict:
 def job_intervals(settings: Settings) -> dict[str, int]:
     """Seconds between runs of each job."""
     every = max(1, settings.scheduler_interval_seconds)
-    return {"lifecycle": every, "prompts": every, "rescore": min(every, RESCORE_MAX_INTERVAL_SECONDS)}
+    return {"lifecycle": every, "prompts": every, "rescore": min(every, RESCORE_MAX_INTERVAL_SECONDS),
+            "notifications": every}
 
 
 def build_scheduler(state: AppState):
-    """A BlockingScheduler with the three jobs, each due immediately and then every interval."""
+    """A BlockingScheduler with the jobs, each due immediately and then every interval."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 

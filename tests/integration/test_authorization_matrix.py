@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from tests.factories import NOW, add_forecast, make_question, make_user
+from tracker.domain.notification_mail import unsubscribe_token
 from tracker.domain.password_reset import make_reset_token
 from tracker.models import User
 
@@ -41,6 +42,7 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("auth.account", "GET"): members(LOGIN, OK),
     ("auth.account", "POST"): members(LOGIN, BAD),
     ("auth.change_email", "POST"): members(LOGIN, REDIR),
+    ("auth.notification_emails", "POST"): members(LOGIN, REDIR),  # an empty form: every email off
     ("auth.sign_out_everywhere", "POST"): everyone(LOGIN),  # members end up on the login page too
     ("auth.sign_out_user", "POST"): members(LOGIN, FORBIDDEN, BAD),
     ("password_reset.request_link", "GET"): everyone(OK),
@@ -70,6 +72,12 @@ MATRIX: dict[tuple[str, str], dict[str, object]] = {
     ("scoreboards.forecasts_csv", "GET"): everyone(OK),
     ("health.healthz", "GET"): everyone(OK),
     ("help.scoring", "GET"): everyone(OK),
+    # Notifications: one's own, after login; the unsubscribe link works for anyone holding it.
+    ("notifications.index", "GET"): members(LOGIN, OK),
+    ("notifications.mark_one_read", "POST"): members(LOGIN, NOTFOUND),
+    ("notifications.mark_all_read", "POST"): members(LOGIN, REDIR),
+    ("notifications.unsubscribe", "GET"): everyone(OK),
+    ("notifications.unsubscribe", "POST"): everyone(OK),
     # Personal API tokens (account page forms): an empty form is refused, a missing token is 404.
     ("tokens.create", "POST"): members(LOGIN, BAD),
     ("tokens.revoke", "POST"): members(LOGIN, NOTFOUND),
@@ -122,14 +130,16 @@ def _url(app, rule, sessions, settings, clock) -> str:
             args[name] = "tracker.css"
         elif name == "slug":
             args[name] = "closed-q" if rule.endpoint.startswith("admin.") else "open-q"
-        elif name in ("token_id", "comment_id"):
+        elif name in ("token_id", "comment_id", "notification_id"):
             args[name] = 999_999
         elif name == "username":
             args[name] = "alice"
         elif name == "token":
             with sessions() as s:
                 alice = s.query(User).filter_by(username="alice").one()
-                args[name] = make_reset_token(settings.secret_key, clock, alice)
+                args[name] = (unsubscribe_token(settings.secret_key, alice.id, "digest")
+                              if rule.endpoint == "notifications.unsubscribe"
+                              else make_reset_token(settings.secret_key, clock, alice))
         else:
             raise AssertionError(f"no value for <{name}> in {rule.rule}: extend _url")
     with app.test_request_context():

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import NOW, make_question, make_user
-from tracker.domain.prompts import _insert_once, create_due_prompts, due_step
+from tracker.domain.prompts import create_due_prompts, due_step
 from tracker.domain.resolution import annul, resolve
+from tracker.domain.unique_insert import insert_once
 from tracker.models import Prompt
 
 EVERY = 7
@@ -99,9 +100,9 @@ def test_the_insert_does_nothing_when_another_process_got_there_first(db_session
     q = make_question(db_session, "q", opens_at=NOW - days(9), closes_at=NOW - days(1))
     values = {"question_id": q.id, "step": 0, "number": 1, "due_at": q.closes_at, "message": "m", "created_at": NOW,
               "delivery": "pending"}
-    first = _insert_once(db_session, values)
+    first = insert_once(db_session, Prompt, values, key=["question_id", "step"])
     assert first is not None
-    assert _insert_once(db_session, values) is None
+    assert insert_once(db_session, Prompt, values, key=["question_id", "step"]) is None
     # The transaction is still usable and holds exactly one row.
     assert [p.id for p in db_session.scalars(select(Prompt))] == [first]
 

@@ -60,7 +60,7 @@ def test_each_admin_with_an_email_gets_each_prompt_once(state, smtp_sink):
 
 def test_without_smtp_the_prompt_is_logged_and_still_in_the_inbox(state, caplog):
     arrange(state.sessions)
-    with caplog.at_level("INFO", logger="tracker.domain.prompts"):
+    with caplog.at_level("INFO", logger="tracker.domain.outbox"):
         run_prompts(state)
     (prompt,) = all_prompts(state.sessions)
     assert prompt.delivery == "logged: no SMTP server configured" and prompt.emailed_at is None
@@ -113,7 +113,7 @@ def test_a_sender_killed_mid_send_is_taken_over_after_the_claim_timeout(state, c
 
         create_due_prompts(s, clock, 7)
     with state.sessions.begin() as s:
-        dead = outbox.claim_due(s, clock)  # ... and then the process is killed: no send, no outcome
+        dead = outbox.claim_due(s, clock, Prompt)  # ... and then the process is killed: no send, no outcome
     assert len(dead.ids) == 1
     assert run_prompts(state)["emailed"] == 0  # claimed by someone else, not timed out yet
     assert sink.messages == []

@@ -86,7 +86,7 @@ def test_a_question_through_its_whole_life(state, clock, runner):
     assert runner.invoke(["annul", "life", "--reason", "criteria were ambiguous"]).exit_code == 0
     assert count(state.sessions, Score, Score.question_id == qid) == 0
     assert run_once(state) == {"lifecycle": {"opened": 0, "closed": 0}, "prompts": {"prompts": 0, "emailed": 0},
-                               "rescore": {"rescored": 0}}
+                               "rescore": {"rescored": 0}, "notifications": {"notifications": 0, "emailed": 0}}
 
     with state.sessions() as s:
         log = audit_log(s, s.get(Question, qid))
@@ -136,7 +136,7 @@ def test_scheduler_jobs_have_fixed_ids_and_coalesce(state):
     assert jobs["lifecycle"].trigger.interval == timedelta(seconds=60)
     assert jobs["rescore"].trigger.interval == timedelta(seconds=5)
     assert job_intervals(replace(state.settings, scheduler_interval_seconds=2)) == \
-        {"lifecycle": 2, "prompts": 2, "rescore": 2}
+        {"lifecycle": 2, "prompts": 2, "rescore": 2, "notifications": 2}
 
 
 def test_scheduler_once_command(runner, sessions, clock):

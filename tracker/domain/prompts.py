@@ -26,29 +26,23 @@ emailed on its own) that points at the summary and is due at that moment, so eac
 reminders go on from there: number 2 one interval later, then every N days.
 
 Email goes out after the commit that recorded the prompt, through the outbox
-(:mod:`tracker.domain.outbox`): one sender claims it, retries with backoff until it is sent, and a
+(:mod:`tracker.domain.outbox`, which sends it to every admin): one sender claims it, retries with backoff until it is sent, and a
 sender killed mid-send is taken over; the outcome is stored on the row and shown in the inbox.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
 from ..config import Settings
 from ..models import FINAL_STATUSES, Prompt, Question, User
 from .demo import DEMO_YEARS
-from .mail import MailError, parse_smtp_url, send_messages
-
-log = logging.getLogger(__name__)
+from .outbox import OutboxMail
+from .unique_insert import insert_once
 
 # The admin pages a prompt links to (tracker.web.admin serves them).
 RESOLVE_PATH = "/admin/questions/{slug}/resolve"
@@ -56,16 +50,6 @@ QUEUE_PATH = "/admin/"
 # This many stale questions found at once are summarised in one prompt (one alone is prompted as usual).
 BACKLOG_MIN = 2
 BACKLOG_DELIVERY = "in the backlog summary"
-
-
-@dataclass(frozen=True)
-class PromptMail:
-    """What one prompt's email needs, read inside a transaction and sent after it."""
-
-    prompt_id: int
-    subject: str
-    body: str
-    recipients: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -174,12 +158,12 @@ def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[
         summarised = {d.question.id for d in stale}
         due = [d for d in due if d.question.id not in summarised]
     for d in due:
-        prompt_id = _insert_once(session, {
+        prompt_id = insert_once(session, Prompt, {
             "question_id": d.question.id, "step": d.step, "number": next_number(d.last), "kind": "question",
             "due_at": d.due_at, "message": prompt_message(d.question, d.step, d.due_at, every_days),
             "created_at": now, "delivery": "pending", "mail_state": "pending", "next_attempt_at": now,
             "attempts": 0,
-        })
+        }, key=None)
         if prompt_id is not None:
             inserted.append(prompt_id)
     return inserted
@@ -188,21 +172,21 @@ def create_due_prompts(session: Session, clock: Clock, every_days: int) -> list[
 def _record_backlog(session: Session, now: datetime, every_days: int, stale: list[_Due]) -> list[int]:
     """One summary prompt and a backlog row (number 1, due now, not emailed) per stale question;
     the summary's id, or nothing when another process recorded them all first."""
-    summary_id = _insert_once(session, {
+    summary_id = insert_once(session, Prompt, {
         "question_id": None, "step": 0, "number": None, "kind": "summary", "due_at": now,
         "message": "", "created_at": now, "delivery": "pending", "mail_state": "pending",
         "next_attempt_at": now, "attempts": 0,
-    })
+    }, key=None)
     if summary_id is None:  # cannot happen: no unique key applies to a row without a question
         return []
     covered = []
     for d in stale:
-        row_id = _insert_once(session, {
+        row_id = insert_once(session, Prompt, {
             "question_id": d.question.id, "step": d.step, "number": next_number(None), "kind": "backlog",
             "summary_id": summary_id, "due_at": now,
             "message": prompt_message(d.question, d.step, d.due_at, every_days), "created_at": now,
             "delivery": BACKLOG_DELIVERY, "mail_state": "skipped", "next_attempt_at": None, "attempts": 0,
-        })
+        }, key=None)
         if row_id is not None:
             covered.append(d.question)
     if not covered:
@@ -214,24 +198,6 @@ def _record_backlog(session: Session, now: datetime, every_days: int, stale: lis
     return [summary_id]
 
 
-def _insert_once(session: Session, values: dict) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id, or None when the row already existed
-    (the same question and step, or number, inserted by another process)."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(Prompt).values(**values).on_conflict_do_nothing().returning(Prompt.id)
-        return session.execute(stmt).scalar_one_or_none()
-    # Other databases: a savepoint keeps the outer transaction usable after a duplicate.
-    try:
-        with session.begin_nested():
-            prompt = Prompt(**values)
-            session.add(prompt)
-        return prompt.id
-    except IntegrityError:
-        return None
-
-
 def admin_emails(session: Session) -> list[str]:
     """Addresses of every admin that has one."""
     return list(session.scalars(
@@ -240,7 +206,7 @@ def admin_emails(session: Session) -> list[str]:
     ))
 
 
-def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) -> list[PromptMail]:
+def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) -> list[OutboxMail]:
     """Read what the emails for ``prompt_ids`` need (inside a transaction; sending comes later)."""
     if not prompt_ids:
         return []
@@ -260,7 +226,7 @@ def prepare_mail(session: Session, settings: Settings, prompt_ids: list[int]) ->
             body = f"{prompt.message}\n\nResolve or annul it here:\n{link}\n"
         else:
             continue
-        mails.append(PromptMail(prompt.id, subject, body, recipients))
+        mails.append(OutboxMail(prompt.id, subject, body, recipients, nobody="no admin has an email address"))
     return mails
 
 
@@ -270,44 +236,3 @@ def backlog_questions(session: Session, summary_id: int) -> list[Question]:
         select(Question).join(Prompt, Prompt.question_id == Question.id)
         .where(Prompt.summary_id == summary_id).order_by(Question.closes_at, Question.id)))
 
-
-def send_prompt_mail(settings: Settings, mails: list[PromptMail]) -> dict[int, tuple[bool, str]]:
-    """Send each prompt to each admin (one message per admin) over SMTP, or log it when no SMTP
-    server is configured. Returns ``{prompt_id: (emailed, delivery text)}``. Never raises for a mail
-    failure: the prompt is already recorded and shows in the inbox."""
-    results: dict[int, tuple[bool, str]] = {}
-    if not mails:
-        return results
-    if not settings.smtp_url:
-        for mail in mails:
-            log.info("prompt %s (no TRACKER_SMTP_URL, not emailed): %s", mail.prompt_id, mail.subject)
-            results[mail.prompt_id] = (False, "logged: no SMTP server configured")
-        return results
-    try:
-        config = parse_smtp_url(settings.smtp_url)
-    except MailError as exc:
-        return {mail.prompt_id: (False, f"failed: {exc}") for mail in mails}
-    outgoing: list[tuple[PromptMail, str, EmailMessage]] = []
-    for mail in mails:
-        if not mail.recipients:
-            results[mail.prompt_id] = (False, "not emailed: no admin has an email address")
-        for address in mail.recipients:
-            msg = EmailMessage()
-            msg["From"] = settings.mail_from
-            msg["To"] = address
-            msg["Subject"] = mail.subject
-            msg.set_content(mail.body)
-            outgoing.append((mail, address, msg))
-    errors = send_messages(config, [msg for *_, msg in outgoing])
-    for mail in mails:
-        if not mail.recipients:
-            continue
-        sent = [addr for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err is None]
-        failed = [f"{addr}: {err}" for (m, addr, _), err in zip(outgoing, errors, strict=True) if m is mail and err]
-        if failed:
-            log.warning("prompt %s: email failed for %s", mail.prompt_id, "; ".join(failed))
-            text = f"failed for {len(failed)} of {len(mail.recipients)}: " + "; ".join(failed)
-        else:
-            text = f"emailed to {len(sent)} admin{'s' if len(sent) != 1 else ''}"
-        results[mail.prompt_id] = (bool(sent), text)
-    return results

@@ -3,6 +3,7 @@ from .aggregates import BIN_COLUMNS, CrowdDay, ForecasterStat, QuestionCrowd, St
 from .base import Base, UTCDateTime
 from .comments import Comment
 from .forecasts import Forecast, ForecastProbability
+from .notifications import NOTIFICATION_KINDS, Notification, NotificationOptOut
 from .prompts import Prompt
 from .questions import CLOSED_STATUSES, FINAL_STATUSES, KINDS, STATUSES, Question, QuestionOption, QuestionTag
 from .resolutions import ResolutionEvent, StatusChange
@@ -16,4 +17,5 @@ __all__ = [
     "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",
+    "NOTIFICATION_KINDS", "Notification", "NotificationOptOut",
 ]

@@ -7,6 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime
+from .outbox import MAIL_STATES_CHECK, OutboxColumns
 
 # question: an ordinary prompt about one question (listed in the inbox, emailed);
 # backlog: one question's entry in a backlog summary (not listed or emailed on its own);
@@ -14,18 +15,19 @@ from .base import Base, UTCDateTime
 PROMPT_KINDS = ("question", "backlog", "summary")
 
 
-class Prompt(Base):
+class Prompt(OutboxColumns, Base):
     """Step 0 fires at the close, step 1 at resolve_by, step n>1 every N days after resolve_by.
 
     ``step`` is the position in that schedule (the key that records each step once); ``number``
     is what admins see: the count of prompts recorded for the question, 1, 2, 3 ...
-    """
+    The email is an outbox entry (tracker.domain.outbox): sent after the commit that recorded the
+    prompt, by whichever scheduler claims it; ``delivery`` is shown in the inbox."""
 
     __tablename__ = "prompts"
     __table_args__ = (
         UniqueConstraint("question_id", "step"),
         UniqueConstraint("question_id", "number"),
-        CheckConstraint("mail_state IN ('pending', 'sending', 'sent', 'failed', 'skipped')", name="mail_state"),
+        CheckConstraint(MAIL_STATES_CHECK, name="mail_state"),
         CheckConstraint("kind IN ('question', 'backlog', 'summary')", name="kind"),
         # A summary concerns no one question; every other prompt concerns exactly one, numbered.
         CheckConstraint("(kind = 'summary') = (question_id IS NULL)", name="summary_has_no_question"),
@@ -43,13 +45,3 @@ class Prompt(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # The email is an outbox entry (tracker.domain.outbox): sent after the commit that recorded
-    # the prompt, by whichever scheduler claims it, retried with backoff until sent or given up.
-    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    delivery: Mapped[str] = mapped_column(String(200), default="pending")  # shown in the inbox
-    # pending (due at next_attempt_at) | sending (claimed at claimed_at) | sent | failed | skipped
-    mail_state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claim_token: Mapped[str | None] = mapped_column(String(64))

@@ -85,7 +85,7 @@ def _load_user(user_id: str) -> User | None:
 
 
 def init_web(app: Flask) -> None:
-    from . import admin, auth, filters, help, password_reset, questions, scoreboards, tokens
+    from . import admin, auth, filters, help, notifications, password_reset, questions, scoreboards, tokens
     from .api import init_api
     from .limits import init_limits
     from .security import init_security, limit_views
@@ -172,7 +172,7 @@ def init_web(app: Flask) -> None:
     def _domain_error(error: DomainError):
         return _error_page(error.status, str(error), error.field, domain_error=error)
 
-    for module in (auth, password_reset, questions, admin, scoreboards, help, tokens):
+    for module in (auth, password_reset, questions, admin, scoreboards, help, tokens, notifications):
         app.register_blueprint(module.bp)
     # One limiter for the whole app: the account forms' limits (per address and per account) and
     # the API's (per token) share its storage and its on/off switch.

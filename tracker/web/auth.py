@@ -15,9 +15,18 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..app_state import state
 from ..domain import DomainError
 from ..domain.forecasts import latest_forecasts_of, probabilities_by_key
+from ..domain.notification_inbox import emailed_kinds, set_emailed_kinds
 from ..domain.users import authenticate, check_password, create_user, end_sessions, find_user, set_email, set_password
 from . import db, form_error, now
-from .forms import ChangePasswordForm, EmailForm, LoginForm, PostForm, RegisterForm, SignOutUserForm
+from .forms import (
+    ChangePasswordForm,
+    EmailForm,
+    LoginForm,
+    NotificationEmailForm,
+    PostForm,
+    RegisterForm,
+    SignOutUserForm,
+)
 
 LOGIN_FAILED = "Wrong username or password."
 
@@ -122,6 +131,7 @@ def _account_page(**forms):
     forms.setdefault("form", ChangePasswordForm(formdata=None))
     forms.setdefault("email_form", EmailForm(formdata=None, data={"email": current_user.email or ""}))
     forms.setdefault("signout_form", SignOutUserForm(formdata=None))
+    forms.setdefault("notify_form", NotificationEmailForm(formdata=None, data=emailed_kinds(db(), current_user)))
     return render_template(
         "auth/account.html", at=now(), forecasts=latest_forecasts_of(db(), current_user),
         probs_of=probabilities_by_key, post_form=PostForm(), **forms,
@@ -142,6 +152,18 @@ def change_email():
         flash("Your email address was saved." if current_user.email else "Your email address was removed.", "success")
         return redirect(url_for("auth.account"))
     return _account_page(email_form=form), 400
+
+
+@bp.route("/account/notifications", methods=["POST"])
+@login_required
+def notification_emails():
+    """Choose which kinds of notification are emailed (all are shown in the app regardless)."""
+    form = NotificationEmailForm()
+    if not form.validate_on_submit():
+        return _account_page(notify_form=form), 400
+    set_emailed_kinds(db(), now(), current_user, {name: bool(form[name].data) for name in emailed_kinds(db(), current_user)})
+    flash("Your notification emails were saved.", "success")
+    return redirect(url_for("auth.account") + "#notifications")
 
 
 @bp.route("/account/sign-out-everywhere", methods=["POST"])

@@ -52,7 +52,15 @@ class ChangePasswordForm(FlaskForm):
 
 
 class EmailForm(FlaskForm):
-    email = _email("Email for password-reset links (leave empty to remove)")
+    email = _email("Email for password-reset links and notifications (leave empty to remove)")
+
+
+class NotificationEmailForm(FlaskForm):
+    """Which kinds of notification are emailed (an unticked box turns that email off)."""
+
+    resolved = BooleanField("A question I forecast is resolved (with my score)")
+    closing = BooleanField("A question I forecast closes within 3 days and my forecast is over 30 days old")
+    digest = BooleanField("The weekly digest: questions closing soon, resolved and new")
 
 
 class ResetRequestForm(FlaskForm):
