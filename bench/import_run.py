@@ -118,7 +118,8 @@ def run_import(scratch: str, path: Path, workdir: Path) -> tuple[float, float, s
     if done.returncode != 0:
         raise SystemExit(f"import failed:\n{done.stdout}\n{done.stderr[-3000:]}")
     found = re.findall(r"TIME ([\d.]+) (\d+)", done.stderr)[-1]
-    return float(found[0]), int(found[1]) / 1024, done.stdout.strip()
+    notes = [line for line in done.stderr.splitlines() if not line.startswith("TIME ")]
+    return float(found[0]), int(found[1]) / 1024, "\n  ".join([done.stdout.strip(), *notes])
 
 
 def main() -> None:

@@ -133,6 +133,8 @@ def import_forecasts_cmd(cli: CliContext, file: Path, allow_existing_users: bool
         f"{report.rows} rows read: {report.added} forecasts added, {report.duplicates} already stored (skipped), "
         f"{len(report.users_created)} forecasters created, {len(report.rescored)} resolved questions rescored"
     )
+    if report.writes > 1:
+        click.echo(f"written in {report.writes} transactions, the longest {report.longest_write:.2f} s", err=True)
 
 
 def _counting(fh, bar) -> Iterable[str]:

@@ -32,8 +32,10 @@ __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "
 
 INSERT_BATCH = 10_000
 #: SQLite, :func:`write_forecasts_in_steps`: each write transaction aims at this many seconds, the
-#: first holds FIRST_STEP forecasts, and the web server's writers get this pause between two.
-STEP_SECONDS, STEP_PAUSE = 0.2, 0.15
+#: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
+#: two (and never less than the last one took: a writer in another process polls SQLite's lock
+#: every 100 ms once it has waited a while, so a shorter gap lets the import win every race).
+STEP_SECONDS, STEP_PAUSE = 0.1, 0.25
 FIRST_STEP, MIN_STEP = 2000, 200
 
 
@@ -134,12 +136,14 @@ def write_forecasts_in_steps(sessions: sessionmaker[Session], clock: Clock, chec
         with transaction(sessions) as session:
             added = write_sqlite(session.connection(), stage, rows, where)
         took = time.perf_counter() - began
+        report.longest_write = max(report.longest_write, took)
+        report.writes += 1
         _count(report, added, len(rows))
         start = end
         # Aim the next batch at the time budget (within a factor of two of this one's size).
         size = max(MIN_STEP, min(2 * size, int(size * seconds / max(took, 1e-3))))
         if start < len(stage):
-            time.sleep(pause)
+            time.sleep(max(pause, took))
     with transaction(sessions) as session:
         rescore_touched(session, clock, checked)
     return report
