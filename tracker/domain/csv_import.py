@@ -35,7 +35,7 @@ INSERT_BATCH = 10_000
 #: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
 #: two (and never less than the last one took: a writer in another process polls SQLite's lock
 #: every 100 ms once it has waited a while, so a shorter gap lets the import win every race).
-STEP_SECONDS, STEP_PAUSE = 0.1, 0.25
+STEP_SECONDS, STEP_PAUSE = 0.1, 0.3
 FIRST_STEP, MIN_STEP = 2000, 200
 
 
