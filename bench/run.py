@@ -3,7 +3,7 @@
 Usage: python bench/run.py [--url URL] [--scale 1.0] [--keep]
 
 Creates the PostgreSQL database in ``--url`` when missing, seeds it (bench/seed.py), then runs
-bench/pages.py, bench/submit.py and bench/bulk.py as their own processes, and drops the database
+bench/pages.py, bench/submit.py, bench/bulk.py and bench/import_run.py as their own processes, and drops the database
 at the end unless ``--keep``.
 """
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main() -> None:
         ["pages.py", *common, "--requests", "20" if quick else "40", "--seconds", "20" if quick else "120"],
         ["submit.py", *common, "--rounds", "4" if quick else "6", "--round-seconds", "4" if quick else "8"],
         ["bulk.py", *common],
+        ["import_run.py", "--url", args.url, "--forecasts", str(int(1_000_000 * args.scale)),
+         "--questions", str(max(int(1000 * args.scale), 20)), "--forecasters", str(max(int(10_000 * args.scale), 10))],
     ]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
     lines: list[str] = []

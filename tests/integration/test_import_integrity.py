@@ -45,12 +45,12 @@ def counts(sessions) -> tuple[int, int, int]:
 
 @pytest.mark.slow
 def test_two_concurrent_imports_store_each_forecast_once(settings, sessions, closed_question, tmp_path):
-    forecasts, users = 6000, 40
+    forecasts, users = 50_000, 400  # the size of the reproduction
     rows = [f"q-2017,user{i % users},{at(i)},yes,0.{i % 9 + 1}\n" for i in range(forecasts)]
     path = write_file(tmp_path / "forecasts.csv", rows)
     env = tracker_env(settings.database_url, tmp_path)
     procs = [tracker(["import", "forecasts", str(path)], env) for _ in range(2)]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
+    outputs = [proc.communicate(timeout=900) for proc in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
     assert counts(sessions) == (forecasts, 2 * forecasts, users)

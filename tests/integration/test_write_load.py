@@ -1,11 +1,10 @@
 """Writes under load against a real gunicorn (issue 15, item 3): 50 clients × 20 forecasts while an
 anonymous client downloads ``/forecasts.csv`` at 1 KB/s, and while a large import runs. Every
 forecast is stored exactly once and nothing answers 5xx. Reads begin deferred on SQLite (a WAL
-snapshot blocks no writer), so a slow download no longer stalls writers. The import holds the
-write lock only for its write transaction, which still takes seconds for 100,000 rows on a busy
-2-core machine. Asserted: every request finishes well inside the busy timeout (before the fix they
-failed at it); the p99 is printed, not held to the issue's 2 s (see the closing note of issue 15).
-Numbers: ``pytest -s`` (BENCH lines)."""
+snapshot blocks no writer), so a slow download no longer stalls writers. A 500,000-row import
+checks its file without the write lock and then writes in short transactions (about 0.2 s each,
+with a pause between them), so the submissions that run while it writes keep a p99 under the
+issue's 2 s. Numbers: ``pytest -s`` (BENCH lines)."""
 from __future__ import annotations
 
 import socket
@@ -29,14 +28,12 @@ pytestmark = pytest.mark.slow
 
 CLIENTS, FORECASTS_EACH = 50, 20
 EXPORT_FORECASTS = 30_000  # ~4 MB of /forecasts.csv: far more than socket buffers hold
-IMPORT_ROWS = 100_000
-# Latency is measured by the BENCH line this test prints (speed belongs to benchmarks, not to
-# assertions on a shared 2-core machine). What the test asserts is the failure it reproduces: before
-# the fix, writers stalled behind a reader or an import until SQLite's busy timeout and failed with
-# 500 "database is locked". So every request must finish well inside the busy timeout. The issue's
-# target (p99 under 2 s) is met in most runs with the slow download (0.4-1.7 s) but not reliably,
-# and not during a large import (about 3 s): see the closing note of issue 15.
-P99_LIMIT = {"slow_download": SQLITE_BUSY_TIMEOUT_MS / 1000 / 3, "import": SQLITE_BUSY_TIMEOUT_MS / 1000}
+IMPORT_ROWS = 500_000
+# Before the fixes, writers stalled behind a reader or an import until SQLite's busy timeout and
+# failed with 500 "database is locked"; then, during a large import, the p99 was about 3 s (its one
+# write transaction held the lock for seconds). With the slow download the p99 is 0.4-1.7 s on the
+# shared 2-core machine, so that case keeps the looser bound; the import is held to the issue's 2 s.
+P99_LIMIT = {"slow_download": SQLITE_BUSY_TIMEOUT_MS / 1000 / 3, "import": 2.0}
 
 
 @pytest.fixture
@@ -101,6 +98,18 @@ def write_import_file(path: Path, rows: int) -> Path:
     return path
 
 
+def wait_for_writes(sessions, importer, timeout: float = 600) -> None:
+    """Until the import's first forecasts are stored (its check of the file is over)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert importer.poll() is None, importer.communicate()
+        with sessions() as session:
+            if session.scalar(select(Forecast.id).join(Question).where(Question.slug == "target").limit(1)):
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the import wrote nothing")
+
+
 def run_load(port: int) -> tuple[list[int], list[float]]:
     ready = threading.Barrier(CLIENTS)
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
@@ -130,16 +139,17 @@ def test_fifty_clients_keep_writing(settings, sessions, scene, tmp_path, backgro
         else:
             target_window = write_import_file(tmp_path / "big.csv", IMPORT_ROWS)
             importer = tracker(["import", "forecasts", str(target_window)], env)
-            time.sleep(1)
+            wait_for_writes(sessions, importer)  # the check takes no lock: load the writing part
         started = time.monotonic()
         statuses, latencies = run_load(port)
         elapsed = time.monotonic() - started
+        import_running = importer is not None and importer.poll() is None  # still writing at the end
         if importer is not None:
             out, err = importer.communicate(timeout=600)
             assert importer.returncode == 0, err
         print(f"\nBENCH write_load background={background} requests={len(statuses)} "
               f"elapsed={elapsed:.1f}s p50={latencies[len(latencies) // 2]:.3f}s p99={p99(latencies):.3f}s "
-              f"max={latencies[-1]:.3f}s slow_bytes={reader.received}")
+              f"max={latencies[-1]:.3f}s slow_bytes={reader.received} import_outlasted_load={import_running}")
     finally:
         reader.stop_event.set()
         if importer is not None and importer.poll() is None:

@@ -61,21 +61,27 @@ def insert_forecasts(session: Session, forecasts: list[NewForecast]) -> int:
     return len(rows)
 
 
+USER_BATCH = 1000  # bound parameters per statement stay far below SQLite's limit
+
+
 def ensure_users(session: Session, clock: Clock, spellings: list[str]) -> dict[str, tuple[int, bool]]:
     """Create password-less accounts for ``spellings`` unless one exists in any case (a concurrent
     import may create the same one: the unique lower(username) index decides, nothing fails).
-    Returns ``{lower: (id, created_here)}``."""
+    Returns ``{lower: (id, created_here)}``. A few statements per thousand names, never one per name."""
     if not spellings:
         return {}
     dialect = session.get_bind().dialect.name
     insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     now = clock.now()
     created: set[str] = set()
-    for spelling in spellings:
-        stmt = (insert_fn(User).values(username=spelling, role="forecaster", is_demo=False, created_at=now)
-                .on_conflict_do_nothing().returning(User.id))
-        if session.execute(stmt).scalar_one_or_none() is not None:
-            created.add(spelling.lower())
-    lowers = [s.lower() for s in spellings]
-    found = session.execute(select(func.lower(User.username), User.id).where(func.lower(User.username).in_(lowers)))
-    return {lower: (uid, lower in created) for lower, uid in found}
+    found: dict[str, int] = {}
+    for start in range(0, len(spellings), USER_BATCH):
+        chunk = spellings[start:start + USER_BATCH]
+        stmt = (insert_fn(User).values([{"username": name, "role": "forecaster", "is_demo": False, "created_at": now}
+                                        for name in chunk])
+                .on_conflict_do_nothing().returning(User.username))
+        created.update(name.lower() for name in session.scalars(stmt))
+        lowers = [name.lower() for name in chunk]
+        found.update(session.execute(select(func.lower(User.username), User.id)
+                                     .where(func.lower(User.username).in_(lowers))).all())
+    return {lower: (uid, lower in created) for lower, uid in found.items()}

@@ -6,13 +6,15 @@ valid. The file is checked in one transaction (read-only) and written in another
 """
 from __future__ import annotations
 
+import time
 from array import array
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock
+from ..db import transaction
 from ..models import Question, User
 from .bulk_insert import NewForecast, ensure_users, insert_forecasts
 from .csv_reading import CsvFormatError, csv_records
@@ -23,12 +25,18 @@ from .import_checks import (
     ImportReport,
     read_groups,
 )
-from .import_stage import from_micros, write_sqlite
+from .import_stage import prepare_sqlite, write_postgres, write_sqlite
 
 __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "import_forecasts",
-           "insert_forecasts", "write_forecasts"]
+           "insert_forecasts", "write_forecasts", "write_forecasts_in_steps"]
 
 INSERT_BATCH = 10_000
+#: SQLite, :func:`write_forecasts_in_steps`: each write transaction aims at this many seconds, the
+#: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
+#: two (and never less than the last one took: a writer in another process polls SQLite's lock
+#: every 100 ms once it has waited a while, so a shorter gap lets the import win every race).
+STEP_SECONDS, STEP_PAUSE = 0.1, 0.3
+FIRST_STEP, MIN_STEP = 2000, 200
 
 
 def import_forecasts(
@@ -89,36 +97,88 @@ def check_forecasts(
 
 
 def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> ImportReport:
-    """Write what :func:`check_forecasts` accepted, in the caller's (write) transaction: create the
-    new forecasters, insert the forecasts (each stored once, whatever a concurrent import does),
-    rescore the resolved questions they touch."""
+    """Write what :func:`check_forecasts` accepted, all in the caller's (write) transaction: create
+    the new forecasters, insert the forecasts (each stored once, whatever a concurrent import does;
+    COPY on PostgreSQL), rescore the resolved questions they touch."""
+    report, stage = checked.report, checked.stage
+    ids = create_forecasters(session, clock, checked)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        added = write_postgres(conn, stage, ids)
+        _count(report, added, len(stage) - stage.skip.count(1))
+    else:
+        for start in range(0, len(stage), INSERT_BATCH):
+            end = min(start + INSERT_BATCH, len(stage))
+            rows, where = prepare_sqlite(stage, ids, start, end)
+            _count(report, write_sqlite(conn, stage, rows, where), len(rows))
+    rescore_touched(session, clock, checked)
+    return report
+
+
+def write_forecasts_in_steps(sessions: sessionmaker[Session], clock: Clock, checked: ImportChecker,
+                             seconds: float = STEP_SECONDS, pause: float = STEP_PAUSE) -> ImportReport:
+    """Write what :func:`check_forecasts` accepted in short write transactions (SQLite, where a
+    writer locks the whole database): the forecasters in one, then batches of forecasts sized so
+    each holds the lock about ``seconds``, with a ``pause`` between them in which the web server's
+    waiting writers get their turn, and the rescoring last.
+
+    A file whose check failed writes nothing. An import stopped half-way through its batches has
+    stored some of its forecasts; running it again stores the rest (stored ones are skipped) and
+    rescores (see docs/csv.md)."""
+    report, stage = checked.report, checked.stage
+    with transaction(sessions) as session:
+        ids = create_forecasters(session, clock, checked)
+    size, start = FIRST_STEP, 0
+    while start < len(stage):
+        end = min(start + size, len(stage))
+        rows, where = prepare_sqlite(stage, ids, start, end)  # before the lock: Python work
+        began = time.perf_counter()
+        with transaction(sessions) as session:
+            added = write_sqlite(session.connection(), stage, rows, where)
+        took = time.perf_counter() - began
+        report.longest_write = max(report.longest_write, took)
+        report.writes += 1
+        _count(report, added, len(rows))
+        start = end
+        # Aim the next batch at the time budget (within a factor of two of this one's size).
+        size = max(MIN_STEP, min(2 * size, int(size * seconds / max(took, 1e-3))))
+        if start < len(stage):
+            time.sleep(max(pause, took))
+    with transaction(sessions) as session:
+        rescore_touched(session, clock, checked)
+    return report
+
+
+def _count(report: ImportReport, added: int, attempted: int) -> None:
+    report.added += added
+    report.duplicates += attempted - added  # stored meanwhile by a concurrent import
+
+
+def create_forecasters(session: Session, clock: Clock, checked: ImportChecker) -> array:
+    """Create the file's new forecasters (batched) and return the user id of each forecaster index
+    of the stage; refuse a name that became a real account while the file was being checked."""
     report, stage = checked.report, checked.stage
     new_names = [name for name in stage.spellings if name.lower() not in checked.users]
     made = ensure_users(session, clock, new_names)
     if not checked.allow_existing_users and made:
         # Registered through the web while the file was being checked: now a real account.
-        real = session.scalars(select(User.username).where(
-            User.id.in_([uid for uid, created in made.values() if not created]), User.password_hash.is_not(None)))
-        taken = sorted(real)
+        taken: list[str] = []
+        uids = [uid for uid, created in made.values() if not created]
+        for start in range(0, len(uids), 1000):
+            taken.extend(session.scalars(select(User.username).where(
+                User.id.in_(uids[start:start + 1000]), User.password_hash.is_not(None))))
         if taken:
             raise CsvImportError([f"line -, column forecaster: {name!r} registered while the file was being "
-                                  "checked; adding forecasts to it needs --allow-existing-users" for name in taken])
-    ids = array("q", (checked.users.get(name.lower()) or made[name.lower()][0] for name in stage.spellings))
+                                  "checked; adding forecasts to it needs --allow-existing-users"
+                                  for name in sorted(taken)])
     report.users_created.extend(name for name in new_names if made[name.lower()][1])
-    conn = session.connection()
-    for start in range(0, len(stage), INSERT_BATCH):
-        end = min(start + INSERT_BATCH, len(stage))
-        if conn.dialect.name == "sqlite":
-            added = write_sqlite(conn, stage, ids, start, end)
-            report.added += added
-            report.duplicates += end - start - stage.skip[start:end].count(1) - added
-            continue
-        batch = [NewForecast(stage.question[i], ids[stage.user[i]], from_micros(stage.at[i]), stage.probs(i),
-                             stage.rationale(i)) for i in range(start, end) if not stage.skip[i]]
-        added = insert_forecasts(session, batch)
-        report.added += added
-        report.duplicates += len(batch) - added  # stored meanwhile by a concurrent import
-    session.flush()
+    return array("q", (checked.users.get(name.lower()) or made[name.lower()][0] for name in stage.spellings))
+
+
+def rescore_touched(session: Session, clock: Clock, checked: ImportChecker) -> None:
+    """Rescore the resolved questions that gained forecasts."""
+    if not checked.touched:
+        return
     resolved = session.scalars(
         select(Question.id).where(Question.id.in_(checked.touched), Question.status == "resolved")
     ).all()
@@ -126,7 +186,4 @@ def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> I
         from .scoring_runs import rescore_questions  # lazy: scoring_runs imports the scoring engine
 
         rescore_questions(session, clock, sorted(resolved))
-        report.rescored = sorted(resolved)
-    return report
-
-
+        checked.report.rescored = sorted(resolved)

@@ -7,18 +7,17 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, ensure_utc, iso
-from ..models import Forecast, ForecastProbability, User
+from ..models import Forecast, ForecastProbability, Question, QuestionOption, User
 from . import DomainError
 from .csv_export import FORECAST_COLUMNS, format_number, restore
 from .forecasts import SUM_TOLERANCE
 from .import_stage import Stage, from_micros, same, to_micros
-from .questions import find_question
 from .users import validate_username
 
 MAX_REPORTED_ERRORS = 25
@@ -45,6 +44,8 @@ class ImportReport:
     duplicates: int = 0
     users_created: list[str] = field(default_factory=list)
     rescored: list[int] = field(default_factory=list)
+    writes: int = 0  # write transactions of forecasts (SQLite writes in several short ones)
+    longest_write: float = 0.0  # seconds, the longest of them
 
 
 @dataclass
@@ -93,6 +94,7 @@ class ImportChecker:
                 self.web_accounts.add(name.lower())
         self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
         self.stage = Stage()
+        self.names: dict[str, str | DomainError] = {}  # raw forecaster cell -> username or problem
         self.touched: set[int] = set()
 
     def error(self, line: int, column: str, problem: str) -> None:
@@ -101,56 +103,83 @@ class ImportChecker:
             self.errors.append(f"line {line}, column {column}: {problem}")
 
     def question(self, slug: str) -> _QuestionInfo | None:
-        if slug not in self.questions:
-            q = find_question(self.session, slug)
-            self.questions[slug] = None if q is None else _QuestionInfo(
-                q.id, q.kind, q.status, {o.key: o.id for o in q.options}, q.opens_at, q.closes_at)
-        return self.questions[slug]
+        if not self.questions:
+            self._load_questions()
+        return self.questions.get(slug)
 
-    def parse_row(self, line: int, cells: dict[str, str], group: ForecastRows) -> None:
-        """Check one row's cells; problems are recorded and mark the group bad."""
+    def _load_questions(self) -> None:
+        """Every question in two queries (a file names hundreds; one lookup each cost more than
+        checking their rows)."""
+        options: dict[int, dict[str, int]] = {}
+        for question_id, key, option_id in self.session.execute(
+                select(QuestionOption.question_id, QuestionOption.key, QuestionOption.id)
+                .order_by(QuestionOption.question_id, QuestionOption.position)):
+            options.setdefault(question_id, {})[key] = option_id
+        for qid, slug, kind, status, opens_at, closes_at in self.session.execute(
+                select(Question.id, Question.slug, Question.kind, Question.status, Question.opens_at,
+                       Question.closes_at)):
+            self.questions[slug] = _QuestionInfo(qid, kind, status, options.get(qid, {}), opens_at, closes_at)
+        self.questions.setdefault("", None)  # loaded, even when there is no question at all
+
+    def start_group(self, line: int, cells: list[str], at: dict[str, int], group: ForecastRows) -> None:
+        """Check the cells a forecast's first row sets for all its rows: question, forecaster, time,
+        rationale. Problems are recorded and mark the group bad."""
         ok = True
-        if group.question is None and not group.bad:
-            slug = restore(cells["question"].strip())
-            group.question = self.question(slug) if slug else None
-            if group.question is None:
-                self.error(line, "question", f"unknown question {slug!r}" if slug else "is empty")
-                ok = False
-            raw_user = restore(cells["forecaster"].strip())
+        slug = restore(group.key[0])
+        group.question = self.question(slug) if slug else None
+        if group.question is None:
+            self.error(line, "question", f"unknown question {slug!r}" if slug else "is empty")
+            ok = False
+        raw_user = restore(cells[at["forecaster"]].strip())
+        name = self.names.get(raw_user)
+        if name is None:
             try:
-                group.username = validate_username(raw_user)
+                name = validate_username(raw_user)
             except DomainError as exc:
-                self.error(line, "forecaster", f"{raw_user!r}: {exc}")
-                ok = False
-            group.at = self.parse_time(line, cells["forecast_at"])
-            ok = ok and group.at is not None
-            group.rationale = restore(cells.get("rationale", "") or "")
-        option = restore(cells["option"].strip())
+                name = DomainError(f"{raw_user!r}: {exc}")
+            self.names[raw_user] = name  # a file names each forecaster many times: check once
+        if isinstance(name, DomainError):
+            self.error(line, "forecaster", str(name))
+            ok = False
+        else:
+            group.username = name
+        group.at = self.parse_time(line, group.key[2])
+        ok = ok and group.at is not None
+        if "rationale" in at:
+            group.rationale = restore(cells[at["rationale"]])
+        group.bad = not ok
+
+    def add_probability(self, line: int, option: str, text: str, group: ForecastRows) -> None:
+        """Check one row's option and probability (every row of a forecast has its own)."""
+        option = restore(option.strip())
+        ok = True
         if group.question is not None and option not in group.question.options:
             known = ", ".join(group.question.options)
             self.error(line, "option", f"unknown option {option!r} (this question has: {known})")
             ok = False
-        text = cells["probability"].strip()
+        text = text.strip()
         if not _NUMBER_RE.match(text):
             self.error(line, "probability", f"{text!r} is not a number")
             ok = False
-        elif not 0.0 <= float(text) <= 1.0:
+        elif not 0.0 <= (p := float(text)) <= 1.0:
             self.error(line, "probability", f"{text} is outside [0, 1]")
             ok = False
-        else:
-            group.probs.append((line, option, float(text)))
-        group.bad = group.bad or not ok
+        elif ok:
+            group.probs.append((line, option, p))
+        if not ok:
+            group.bad = True
 
     def parse_time(self, line: int, text: str) -> datetime | None:
-        text = text.strip()
         if not _TIME_RE.match(text):
             self.error(line, "forecast_at", f"{text!r} is not an ISO 8601 UTC time (e.g. 2017-02-06T12:00:00Z)")
             return None
         try:
-            at = ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             self.error(line, "forecast_at", f"{text!r} is not a valid date and time")
             return None
+        if at.tzinfo is not UTC:
+            at = ensure_utc(at)
         if at > self.now:
             self.error(line, "forecast_at", f"{text} is in the future (now is {iso(self.now)})")
             return None
@@ -249,25 +278,34 @@ class ImportChecker:
 
 def read_groups(importer: ImportChecker, records, names: list[str], index: dict[str, int],
                  on_row: Callable[[], None] | None) -> ForecastRows | None:
-    """Check every row, finishing each forecast as the next begins; return the last, unfinished."""
+    """Check every row, finishing each forecast as the next begins; return the last, unfinished.
+
+    This loop runs once per row of files with millions: it indexes the cells directly (no dict
+    per row) and checks what a forecast's rows share only on its first row."""
     group: ForecastRows | None = None
+    width = len(names)
+    iq, iu, it, io, ip = (index[name] for name in REQUIRED_IMPORT_COLUMNS)
+    report = importer.report
     for line, cells in records:
         if on_row is not None:
             on_row()
-        if not any(c.strip() for c in cells):
-            continue  # blank line
-        importer.report.rows += 1
-        if len(cells) < len(names):
-            importer.error(line, names[len(cells)], f"the row has {len(cells)} cells; the header has {len(names)}")
+        if len(cells) < width:
+            if not any(c.strip() for c in cells):
+                continue  # blank line
+            report.rows += 1
+            importer.error(line, names[len(cells)], f"the row has {len(cells)} cells; the header has {width}")
             if group is not None:
                 group.bad = True
             continue
-        row = {name: cells[i] for name, i in index.items()}
-        key = (row["question"].strip(), row["forecaster"].strip().lower(), row["forecast_at"].strip())
+        key = (cells[iq].strip(), cells[iu].strip().lower(), cells[it].strip())
+        if key == ("", "", "") and not any(c.strip() for c in cells):
+            continue  # a line of empty cells
+        report.rows += 1
         if group is None or group.key != key:
             if group is not None:
                 importer.finish(group)
             group = ForecastRows(key=key, first_line=line)
+            importer.start_group(line, cells, index, group)
         group.last_line = line
-        importer.parse_row(line, row, group)
+        importer.add_probability(line, cells[io], cells[ip], group)
     return group

@@ -102,12 +102,9 @@ _SQLITE_NEW = "SELECT id, question_id, user_id, created_at FROM forecasts WHERE 
 _SQLITE_PROBS = "INSERT INTO forecast_probabilities (forecast_id, option_id, probability) VALUES (?, ?, ?)"
 
 
-def write_sqlite(conn: Connection, stage: Stage, user_ids: array, start: int, end: int) -> int:
-    """Insert staged forecasts ``start:end`` through the driver's executemany (SQLite only), and
-    return how many were new. The write transaction must be IMMEDIATE: it alone inserts, and ids
-    only grow (AUTOINCREMENT), so the new rows are exactly those above the largest id before. This
-    is what keeps a large import's write transaction, the time the web server waits, short."""
-    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM forecasts").scalar()
+def prepare_sqlite(stage: Stage, user_ids: array, start: int, end: int) -> tuple[list[tuple], dict[tuple, int]]:
+    """The rows of staged forecasts ``start:end`` for :func:`write_sqlite`, built before its write
+    transaction begins (Python work done here is time the web server does not wait)."""
     rows, where = [], {}
     for i in range(start, end):
         if stage.skip[i]:
@@ -116,6 +113,15 @@ def write_sqlite(conn: Connection, stage: Stage, user_ids: array, start: int, en
         uid = user_ids[stage.user[i]]
         rows.append((stage.question[i], uid, stamp, stage.rationale(i)))
         where[(stage.question[i], uid, stamp)] = i
+    return rows, where
+
+
+def write_sqlite(conn: Connection, stage: Stage, rows: list[tuple], where: dict[tuple, int]) -> int:
+    """Insert one batch from :func:`prepare_sqlite` through the driver's executemany (SQLite only)
+    and return how many forecasts were new. The write transaction must be IMMEDIATE: it alone
+    inserts, and ids only grow (AUTOINCREMENT), so the new rows are exactly those above the largest
+    id before."""
+    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM forecasts").scalar()
     conn.exec_driver_sql(_SQLITE_FORECASTS, rows)
     new = conn.exec_driver_sql(_SQLITE_NEW, (before,)).all()
     probs: list[tuple[int, int, float]] = []
@@ -126,3 +132,62 @@ def write_sqlite(conn: Connection, stage: Stage, user_ids: array, start: int, en
     if probs:
         conn.exec_driver_sql(_SQLITE_PROBS, probs)
     return len(new)
+
+
+_PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (question_id integer, user_id integer, at bigint, "
+             "rationale text, option_ids integer[], probabilities float8[]) ON COMMIT DROP")
+# One statement moves the stage into both tables. The forecasts go in key order, so two imports
+# of overlapping files wait for each other's rows in the same order and never deadlock; a row
+# another import stored first is skipped (ON CONFLICT), and only the inserted ones get probabilities.
+_PG_MOVE = """
+WITH staged AS (
+    SELECT question_id, user_id, rationale, option_ids, probabilities,
+           timestamptz '1970-01-01 00:00:00+00' + at * interval '1 microsecond' AS created_at
+    FROM import_stage
+), inserted AS (
+    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
+    SELECT question_id, user_id, created_at, rationale FROM staged ORDER BY question_id, user_id, created_at
+    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
+    RETURNING id, question_id, user_id, created_at
+), probabilities AS (
+    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
+    SELECT inserted.id, p.option_id, p.probability
+    FROM inserted
+    JOIN staged USING (question_id, user_id, created_at)
+    CROSS JOIN LATERAL unnest(staged.option_ids, staged.probabilities) AS p(option_id, probability)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM probabilities)
+"""
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_CHUNK = 1 << 20  # characters sent to COPY at a time
+
+
+def write_postgres(conn: Connection, stage: Stage, user_ids: array) -> int:
+    """COPY the stage into a temporary table, then one INSERT ... SELECT into forecasts and
+    forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY text is
+    formatted here, a line per forecast, with the probabilities as arrays: no statement per row."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(_PG_STAGE)
+        with cursor.copy("COPY import_stage FROM STDIN") as copy:
+            lines: list[str] = []
+            size = 0
+            offset, option, prob, n_options = stage.offset, stage.option, stage.prob, len(stage.option)
+            for i in range(len(stage)):
+                if stage.skip[i]:
+                    continue
+                start, end = offset[i], offset[i + 1] if i + 1 < len(offset) else n_options
+                rationale = stage.rationale(i).translate(_COPY_ESCAPES)
+                line = (f"{stage.question[i]}\t{user_ids[stage.user[i]]}\t{stage.at[i]}\t{rationale}\t"
+                        f"{{{','.join(map(str, option[start:end]))}}}\t{{{','.join(map(repr, prob[start:end]))}}}\n")
+                lines.append(line)
+                size += len(line)
+                if size >= _COPY_CHUNK:
+                    copy.write("".join(lines))
+                    lines, size = [], 0
+            if lines:
+                copy.write("".join(lines))
+        cursor.execute(_PG_MOVE)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
