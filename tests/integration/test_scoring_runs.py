@@ -58,7 +58,8 @@ def test_resolution_scores_match_the_hand_computed_values(db_session, clock, sce
     assert (s[a.id].forecasts, s[a.id].active_days) == (2, 7)
     assert s[a.id].first_forecast_at == at(1) and s[a.id].last_forecast_at == at(4)
     assert s[a.id].resolution_event_id == event.id
-    assert sum(s[a.id].calibration["count"]) == pytest.approx(1.0)  # one p(yes) sample a day, weight 1/active days
+    counts = [getattr(s[a.id], f"count_{k}") for k in range(11)]
+    assert sum(counts) == pytest.approx(1.0)  # one p(yes) sample a day, weight 1/active days
     qs = db_session.get(QuestionScore, q.id)
     assert qs.window_days == 7 and qs.forecasters == 2 and qs.crowd_brier is not None
 
@@ -107,12 +108,12 @@ def test_early_resolution_is_rescored_once_the_close_passes(db_session, clock, s
     _event(db_session, q, "resolve", "yes", occurred_at=at(3, 12))
     clock.set(at(5))  # resolved early; the scheduled close (7 March) is still ahead
     rescore_questions(db_session, clock, [q.id])
-    assert _scores(db_session, q)[a.id].calibration is None
+    assert _scores(db_session, q)[a.id].count_0 is None  # all 33 bin sums NULL: not yet eligible
     assert stale_question_ids(db_session, clock.now()) == []
     clock.set(at(8))
     assert stale_question_ids(db_session, clock.now()) == [q.id]
     rescore_questions(db_session, clock, [q.id])
-    assert _scores(db_session, q)[a.id].calibration is not None
+    assert _scores(db_session, q)[a.id].count_0 is not None
 
 
 def _stats(db_session) -> dict:

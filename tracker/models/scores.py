@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .aggregates import BIN_COLUMNS
 from .base import Base, UTCDateTime
 
 
@@ -28,10 +29,14 @@ class Score(Base):
     log_score: Mapped[float | None] = mapped_column(Float)
     baseline: Mapped[float | None] = mapped_column(Float)
     coverage: Mapped[float | None] = mapped_column(Float)
-    # Per calibration bin: weighted count, sum of forecasts, sum of outcomes (summable across
-    # questions); NULL while the question's scheduled close has not passed.
-    calibration: Mapped[dict | None] = mapped_column(JSON)
+    # The calibration bin sums (BIN_COLUMNS: weighted count, sum of forecasts, sum of outcomes per
+    # bin, summable across questions) are numeric columns added after the class; all NULL while
+    # the question's scheduled close has not passed.
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+for _name in BIN_COLUMNS:
+    setattr(Score, _name, mapped_column(_name, Float, nullable=True))
 
 
 class QuestionScore(Base):
