@@ -11,7 +11,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import BigInteger, DateTime, Float, Integer, Select, String, Table, func, insert, literal_column
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Float,
+    Integer,
+    Select,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    literal_column,
+)
 from sqlalchemy.orm import Session
 
 #: A NULL timestamp in a column of int64 microseconds.
@@ -45,9 +58,11 @@ def micros_to_datetime(value: int) -> datetime | None:
     return None if value == NULL_TIME else _UNIX_EPOCH + timedelta(microseconds=int(value))
 
 
-def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray]) -> int:
+def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray],
+                  into: str | None = None) -> int:
     """Insert one row per position of ``columns`` (name -> values, all the same length) into
-    ``table``; returns the number of rows. The caller's transaction; no ORM objects."""
+    ``table`` (or, on PostgreSQL, the table named ``into`` with the same columns); returns the
+    number of rows. The caller's transaction; no ORM objects."""
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
     if n == 0:
@@ -56,7 +71,7 @@ def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-                f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
+                f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(_SIGNATURE)
             for start in range(0, n, CHUNK_ROWS):
                 part = {name: columns[name][start:start + CHUNK_ROWS] for name in names}
@@ -64,6 +79,37 @@ def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence
             copy.write(_TRAILER)
         return n
     session.execute(insert(table), _python_rows(names, kinds, columns, n))
+    return n
+
+
+def replace_rows(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray],
+                 key: Sequence[str], scope: ColumnElement[bool]) -> int:
+    """Make the rows of ``table`` matching ``scope`` exactly the given rows (unique by ``key``).
+
+    PostgreSQL: a binary COPY into a temporary table, then one DELETE of the rows in scope that
+    are not among the new ones and one ``INSERT ... ON CONFLICT (key) DO UPDATE``. A row whose key
+    is already stored is updated in place, so its foreign keys are not checked again: checking
+    each referenced row of a plain insert costs several times the write itself. Elsewhere the rows
+    in scope are deleted and the new ones inserted."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(delete(table).where(scope))
+        return write_columns(session, table, columns)
+    names = list(columns)
+    stage = f"_replace_{table.name}"
+    dialect = session.get_bind().dialect
+    where = str(scope.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    same_key = " AND ".join(f"s.{k} = {table.name}.{k}" for k in key)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
+    conn = session.connection()
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} AS SELECT {', '.join(names)} FROM {table.name} WITH NO DATA")
+    n = write_columns(session, table, columns, into=stage)
+    conn.exec_driver_sql(f"ANALYZE {stage}")
+    conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {where} AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {same_key})")
+    if n:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {stage} "
+                             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+    conn.exec_driver_sql(f"DROP TABLE {stage}")
     return n
 
 
@@ -111,11 +157,11 @@ def _binary_rows(parts: list, kinds: list[str]) -> bytes:
     # One layout key per row: the NULL flags and the string lengths.
     key_columns = [m for m in null if m is not None] + [w for w in width if isinstance(w, np.ndarray)]
     inverse = np.zeros(n, dtype=np.int64)
-    groups = 1
-    if key_columns:
-        keys = np.stack([np.asarray(k, dtype=np.int64) for k in key_columns], axis=1)
-        layouts, found = np.unique(keys, axis=0, return_inverse=True)
-        inverse, groups = found.ravel(), len(layouts)
+    for key in key_columns:  # one dense code per distinct combination, column by column
+        _, code = np.unique(np.asarray(key, dtype=np.int64), return_inverse=True)
+        _, inverse = np.unique(inverse * (int(code.max()) + 1) + code.ravel(), return_inverse=True)
+        inverse = inverse.ravel()
+    groups = int(inverse.max()) + 1
     out = []
     for g in range(groups):
         rows = np.flatnonzero(inverse == g)
@@ -157,7 +203,8 @@ def read_select(session: Session, stmt: Select, kinds: Sequence[str]) -> list[np
 def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.ndarray]:
     """Run ``sql`` (a SELECT of non-NULL int4 'i4', int8 'i8' or float8 'f8' columns, in ``kinds``
     order; on PostgreSQL floats may be NULL only if the query coalesces them) and return one
-    array per column."""
+    array per column. PostgreSQL sends each column as one binary array (``array_agg``): a COPY
+    of the rows themselves costs a driver round per row."""
     if session.get_bind().dialect.name != "postgresql":
         rows = session.connection().exec_driver_sql(sql).all()
         if not rows:
@@ -165,21 +212,35 @@ def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.nd
         # None (NULL) becomes NaN in a float column.
         return [np.asarray(col, dtype=np.float64 if k == "f8" else np.int64)
                 for col, k in zip(zip(*rows, strict=True), kinds, strict=True)]
+    names = [f"c{i}" for i in range(len(kinds))]
+    wrapped = (f"SELECT {', '.join(f'array_agg(q.{name})' for name in names)} "
+               f"FROM ({sql}) AS q({', '.join(names)})")
     raw = session.connection().connection.driver_connection
     chunks = []
     with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-            f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
+            f"COPY ({wrapped}) TO STDOUT (FORMAT BINARY)") as copy:
         for block in copy:
             chunks.append(bytes(block))
     data = b"".join(chunks)
-    header = len(_SIGNATURE) + int.from_bytes(data[15:19], "big") if data else 0
-    fields = [("n", ">i2")]
-    for i, kind in enumerate(kinds):
-        fields += [(f"l{i}", ">i4"), (f"v{i}", f">{'f' if kind == 'f8' else 'i'}{8 if kind != 'i4' else 4}")]
-    dtype = np.dtype(fields)
-    body = data[header:len(data) - len(_TRAILER)] if data else b""
-    record = np.frombuffer(body, dtype=dtype)
-    for i, _kind_name in enumerate(kinds):
-        if len(record) and np.any(record[f"l{i}"] != dtype[f"v{i}"].itemsize):
-            raise ValueError(f"column {i} of the COPY is NULL or not {kinds[i]}: coalesce it in the query")
-    return [record[f"v{i}"].astype(np.float64 if k == "f8" else np.int64) for i, k in enumerate(kinds)]
+    # Header, one tuple (field count, then per field its length and a one-dimensional array:
+    # ndim, has-nulls, element type, size, lower bound, then (length, value) per element).
+    offset = len(_SIGNATURE) + int.from_bytes(data[15:19], "big") + 2
+    result = []
+    for kind in kinds:
+        length = int.from_bytes(data[offset:offset + 4], "big", signed=True)
+        offset += 4
+        item = "f8" if kind == "f8" else ("i8" if kind == "i8" else "i4")
+        if length < 0:  # array_agg over no rows is NULL
+            result.append(np.zeros(0, dtype=np.float64 if kind == "f8" else np.int64))
+            continue
+        if int.from_bytes(data[offset + 4:offset + 8], "big") != 0:
+            raise ValueError("a NULL in a column read by read_columns: coalesce it in the query")
+        size = int.from_bytes(data[offset + 12:offset + 16], "big")
+        width = 8 if item != "i4" else 4
+        record = np.frombuffer(data, dtype=np.dtype([("l", ">i4"), ("v", f">{item[0]}{width}")]),
+                               count=size, offset=offset + 20)
+        if size and np.any(record["l"] != width):
+            raise ValueError(f"a column read as {kind} is not {kind}")
+        result.append(record["v"].astype(np.float64 if kind == "f8" else np.int64))
+        offset += length
+    return result

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, and_, case, delete, select
+from sqlalchemy import ColumnElement, Table, and_, case, select, true
 from sqlalchemy.orm import Session
 
 from .. import scoring
 from ..models import BIN_COLUMNS, ForecasterStat, Question, QuestionTag, Score
-from .column_copy import float_or_nan, read_select, write_columns
+from .column_copy import float_or_nan, read_select, replace_rows
 
 OVERALL = ""
 #: The summed fields of an aggregate, in vector order.
@@ -104,7 +104,11 @@ def _group(user_id: np.ndarray, tag: np.ndarray, matrix: np.ndarray) -> KeySums:
         return KeySums.empty()
     vocabulary, tag_index = np.unique(np.asarray(tag, dtype=str), return_inverse=True)
     width = len(vocabulary)
-    keys, sums = scoring.group_sum(np.asarray(user_id, dtype=np.int64) * width + tag_index.ravel(), matrix)
+    keys, inverse = np.unique(np.asarray(user_id, dtype=np.int64) * width + tag_index.ravel(), return_inverse=True)
+    # Column by column: no index array the size of the whole matrix. Whole units: exact sums.
+    sums = np.empty((len(keys), matrix.shape[1]))
+    for j in range(matrix.shape[1]):
+        sums[:, j] = np.bincount(inverse.ravel(), weights=matrix[:, j], minlength=len(keys))
     return KeySums(keys // width, vocabulary[keys % width], sums)
 
 
@@ -126,15 +130,17 @@ def key_sums(session: Session, rows: Contributions, sign: float = 1.0) -> KeySum
     inverse = inverse.ravel()
     tags = _tags(session, questions.tolist())
     lists = [[OVERALL, *tags.get(int(q), ())] for q in questions]
-    users, names, parts = [], [], []
-    for j in range(max(len(tag_list) for tag_list in lists)):
+    total = KeySums.empty()
+    for j in range(max(len(tag_list) for tag_list in lists)):  # the overall key, then each tag slot
         has = np.asarray([len(tag_list) > j for tag_list in lists])
         name = np.asarray([tag_list[j] if len(tag_list) > j else OVERALL for tag_list in lists], dtype=str)
         entries = np.flatnonzero(has[inverse])
-        users.append(rows.user_id[entries])
-        names.append(name[inverse[entries]])
-        parts.append(rows.matrix[entries])
-    return _group(np.concatenate(users), np.concatenate(names), sign * np.concatenate(parts))
+        part = _group(rows.user_id[entries], name[inverse[entries]],
+                      rows.matrix if len(entries) == len(inverse) else rows.matrix[entries])
+        total = total + part
+    if sign != 1.0:
+        total.sums *= sign
+    return total
 
 
 def _stored_totals(session: Session, keys: KeySums) -> KeySums:
@@ -165,40 +171,36 @@ def apply_deltas(session: Session, deltas: KeySums) -> None:
         return
     totals = _stored_totals(session, deltas) + deltas
     users, tags = sorted(set(deltas.user_id.tolist())), sorted(set(deltas.tag.tolist()))
-    for start in range(0, len(users), USERS_PER_QUERY):
-        session.execute(delete(ForecasterStat).where(_rows_of(users[start:start + USERS_PER_QUERY], tags)))
-    write_totals(session, totals)
+    write_totals(session, totals, _rows_of(users, tags))
 
 
-def write_totals(session: Session, totals: KeySums) -> None:
-    """Insert one aggregate row per key with at least one scored question (a forecaster left with
-    none has no row), its means and calibration computed from the sums."""
+def write_totals(session: Session, totals: KeySums, scope: ColumnElement[bool]) -> None:
+    """Make the aggregate rows in ``scope`` one row per key of ``totals`` with at least one scored
+    question (a forecaster left with none has no row), means and calibration from the sums."""
     keep = totals.sums[:, 0] > 0.5
     matrix = totals.sums[keep]
-    if len(matrix) == 0:
-        return
     matrix[:, _UNIT_FIELDS] = scoring.from_sum_units(matrix[:, _UNIT_FIELDS])
     means = scoring.mean_from_sums(matrix[:, [2, 4, 6, 8]], matrix[:, [3, 5, 7, 9]])
     bins = matrix[:, _BINS].reshape(len(matrix), 3, scoring.N_BINS)
-    reliability = scoring.calibration_from_bin_sums(bins[:, 0], bins[:, 1], bins[:, 2]).reliability
+    reliability = (scoring.calibration_from_bin_sums(bins[:, 0], bins[:, 1], bins[:, 2]).reliability
+                   if len(matrix) else np.zeros(0))
     columns: dict[str, np.ndarray | list] = {"user_id": totals.user_id[keep], "tag": totals.tag[keep].tolist()}
     for i, name in enumerate(FIELDS):
         columns[name] = np.rint(matrix[:, i]).astype(np.int64) if name in _INTEGER_FIELDS else matrix[:, i]
     for i, name in enumerate(("mean_brier", "mean_relative_brier", "mean_log_score", "mean_coverage")):
         columns[name] = means[:, i]
     columns["calibration"] = np.asarray(reliability, dtype=np.float64)
-    write_columns(session, cast(Table, ForecasterStat.__table__), columns)
+    replace_rows(session, cast(Table, ForecasterStat.__table__), columns, ["user_id", "tag"], scope)
 
 
 def rebuild_stats(session: Session) -> None:
     """Recompute every aggregate from the stored Score rows of resolved questions."""
-    session.execute(delete(ForecasterStat))
     question_ids = list(session.scalars(select(Score.question_id).distinct().order_by(Score.question_id)))
     totals = KeySums.empty()
     for start in range(0, len(question_ids), QUESTIONS_PER_READ):
         rows = stored_contributions(session, question_ids[start:start + QUESTIONS_PER_READ], resolved_only=True)
         totals = totals + key_sums(session, rows)
-    write_totals(session, totals)
+    write_totals(session, totals, true())
 
 
 def pooled_bins(session: Session, user_id: int, tag: str = OVERALL) -> np.ndarray:

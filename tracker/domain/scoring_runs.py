@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, func, insert, or_, select
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from .. import scoring
 from ..clock import Clock
-from ..models import BIN_COLUMNS, Forecast, ForecasterStat, Question, QuestionScore, ResolutionEvent, Score
-from .column_copy import read_columns, write_columns
+from ..models import BIN_COLUMNS, Forecast, Question, QuestionScore, ResolutionEvent, Score
+from .column_copy import read_columns, replace_rows
 from .forecaster_stats import (
     FIELDS,
     Contributions,
@@ -166,16 +166,14 @@ def _batches(session: Session, ids: list[int]) -> Iterable[list[int]]:
         yield batch
 
 
-def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport,
-                   replace: bool = True) -> Contributions:
-    """Score one batch and store its rows (``replace=False``: the caller already deleted them);
-    returns the new rows' contributions to the forecaster aggregates."""
+def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> Contributions:
+    """Score one batch and replace its rows; returns the new rows' contributions to the
+    forecaster aggregates."""
     questions = list(session.scalars(select(Question).where(Question.id.in_(ids)).order_by(Question.id)
                                      .options(selectinload(Question.options))))
     events = latest_events(session, ids)
-    if replace:
-        session.execute(delete(Score).where(Score.question_id.in_(ids)))
-        session.execute(delete(QuestionScore).where(QuestionScore.question_id.in_(ids)))
+    session.execute(delete(QuestionScore).where(QuestionScore.question_id.in_(ids)))
+    scope = Score.question_id.in_(ids)
     report.questions += len(questions)
     none = Contributions(_EMPTY_INT, _EMPTY_INT, np.zeros((0, len(FIELDS))))
     if not questions:
@@ -231,6 +229,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
         session.execute(insert(QuestionScore), records)
     pairs = result.pairs
     if len(pairs) == 0:
+        session.execute(delete(Score).where(scope))
         return none
     first_at, last_at = _first_last_counted(question, forecaster, seconds, micros, per_q.effective_close, pairs)
     qi = pairs.question.astype(np.int64)
@@ -250,7 +249,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     }
     for k, name in enumerate(BIN_COLUMNS):
         columns[name] = bins[:, k]
-    report.score_rows += write_columns(session, cast(Table, Score.__table__), columns)
+    report.score_rows += replace_rows(session, cast(Table, Score.__table__), columns, ["question_id", "user_id"], scope)
     scores = np.stack([pairs.brier, pairs.relative_brier, pairs.log_score, pairs.coverage], axis=1)
     return contributions(pairs.forecaster, question_ids, pairs.n_forecasts, scores, bins)
 
@@ -276,17 +275,16 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
     """Recompute every stored score from the forecasts and resolution events (``tracker scores
     rebuild``), then every forecaster aggregate from the new rows, summed in memory."""
     with_events = sorted(session.scalars(select(ResolutionEvent.question_id).distinct()))
-    # Every row goes: the questions without events keep none, the others are written afresh.
-    session.execute(delete(Score))
-    session.execute(delete(QuestionScore))
-    session.execute(delete(ForecasterStat))
+    # Scores of questions that no longer have any event cannot stand; the others are replaced.
+    session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
+    session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
     resolved = set(session.scalars(select(Question.id).where(Question.status == "resolved")))
     report = RunReport()
     totals = KeySums.empty()
     for batch in _batches(session, with_events):
-        new = _rescore_batch(session, clock.now(), batch, report, replace=False)
+        new = _rescore_batch(session, clock.now(), batch, report)
         # As rebuild_stats: only resolved questions count towards the aggregates.
         keep = np.isin(new.question_id, np.asarray(sorted(resolved), dtype=np.int64))
         totals = totals + key_sums(session, Contributions(new.user_id[keep], new.question_id[keep], new.matrix[keep]))
-    write_totals(session, totals)
+    write_totals(session, totals, true())
     return report
