@@ -83,34 +83,11 @@ def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence
 
 
 def replace_rows(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray],
-                 key: Sequence[str], scope: ColumnElement[bool]) -> int:
-    """Make the rows of ``table`` matching ``scope`` exactly the given rows (unique by ``key``).
-
-    PostgreSQL: a binary COPY into a temporary table, then one DELETE of the rows in scope that
-    are not among the new ones and one ``INSERT ... ON CONFLICT (key) DO UPDATE``. A row whose key
-    is already stored is updated in place, so its foreign keys are not checked again: checking
-    each referenced row of a plain insert costs several times the write itself. Elsewhere the rows
-    in scope are deleted and the new ones inserted."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(delete(table).where(scope))
-        return write_columns(session, table, columns)
-    names = list(columns)
-    stage = f"_replace_{table.name}"
-    dialect = session.get_bind().dialect
-    where = str(scope.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    same_key = " AND ".join(f"s.{k} = {table.name}.{k}" for k in key)
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
-    conn = session.connection()
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} AS SELECT {', '.join(names)} FROM {table.name} WITH NO DATA")
-    n = write_columns(session, table, columns, into=stage)
-    conn.exec_driver_sql(f"ANALYZE {stage}")
-    conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {where} AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {same_key})")
-    if n:
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} FROM {stage} "
-                             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
-    conn.exec_driver_sql(f"DROP TABLE {stage}")
-    return n
+                 scope: ColumnElement[bool]) -> int:
+    """Make the rows of ``table`` matching ``scope`` exactly the given rows: one DELETE, then
+    :func:`write_columns`."""
+    session.execute(delete(table).where(scope))
+    return write_columns(session, table, columns)
 
 
 def _python_rows(names: list[str], kinds: list[str], columns: Mapping, n: int) -> list[dict]:

@@ -190,7 +190,7 @@ def write_totals(session: Session, totals: KeySums, scope: ColumnElement[bool]) 
     for i, name in enumerate(("mean_brier", "mean_relative_brier", "mean_log_score", "mean_coverage")):
         columns[name] = means[:, i]
     columns["calibration"] = np.asarray(reliability, dtype=np.float64)
-    replace_rows(session, cast(Table, ForecasterStat.__table__), columns, ["user_id", "tag"], scope)
+    replace_rows(session, cast(Table, ForecasterStat.__table__), columns, scope)
 
 
 def rebuild_stats(session: Session) -> None:

@@ -249,7 +249,7 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     }
     for k, name in enumerate(BIN_COLUMNS):
         columns[name] = bins[:, k]
-    report.score_rows += replace_rows(session, cast(Table, Score.__table__), columns, ["question_id", "user_id"], scope)
+    report.score_rows += replace_rows(session, cast(Table, Score.__table__), columns, scope)
     scores = np.stack([pairs.brier, pairs.relative_brier, pairs.log_score, pairs.coverage], axis=1)
     return contributions(pairs.forecaster, question_ids, pairs.n_forecasts, scores, bins)
 

@@ -17,9 +17,11 @@ class Score(Base):
     __table_args__ = (UniqueConstraint("question_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    resolution_event_id: Mapped[int] = mapped_column(ForeignKey("resolution_events.id", ondelete="CASCADE"))
+    # No foreign keys (migration 0011): a cache written only by the scoring runs, from ids they
+    # read in the same transaction; PostgreSQL's per-row key checks cost more than the rows.
+    question_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    resolution_event_id: Mapped[int] = mapped_column(Integer)
     forecasts: Mapped[int] = mapped_column(Integer)
     first_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
