@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, true
+from sqlalchemy import BigInteger, Table, and_, delete, func, insert, or_, select, true
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session, selectinload
 
 from .. import scoring
 from ..clock import Clock
 from ..models import BIN_COLUMNS, Forecast, Question, QuestionScore, ResolutionEvent, Score
-from .column_copy import read_columns, replace_rows
+from .column_copy import NULL_TIME, float_or_nan, read_columns, read_select, replace_rows, write_columns
 from .forecaster_stats import (
     FIELDS,
     Contributions,
@@ -33,7 +34,7 @@ from .forecaster_stats import (
 
 BATCH_QUESTIONS = 500
 #: Forecasts read and scored per batch: bounds a rebuild's memory whatever the questions' sizes.
-BATCH_FORECASTS = 150_000
+BATCH_FORECASTS = 100_000
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -95,9 +96,16 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
     else:  # SQLite stores naive UTC text; julianday keeps microseconds to about a millisecond, so
         # the text is read instead (below).
         micros = "f.created_at"
+    # The batch's forecast ids bound the probability rows read: an index range on the child
+    # table instead of a scan of all of it (the ids of one question's forecasts lie in its lifetime).
+    low, high = session.execute(select(func.min(Forecast.id), func.max(Forecast.id))
+                                .where(Forecast.question_id.in_(ids))).one()
+    if low is None:
+        return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
     sql = (f"SELECT f.id, f.question_id, f.user_id, {micros}, p.option_id, p.probability "
            "FROM forecasts f JOIN forecast_probabilities p ON p.forecast_id = f.id "
-           f"WHERE f.question_id IN ({', '.join(map(str, ids))})")
+           f"WHERE f.question_id IN ({', '.join(map(str, ids))}) "
+           f"AND p.forecast_id BETWEEN {int(low)} AND {int(high)}")
     if session.get_bind().dialect.name == "postgresql":
         fid, qid, uid, at, option, prob = read_columns(session, sql, ["i4", "i4", "i4", "i8", "i4", "f8"])
     else:
@@ -249,9 +257,58 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
     }
     for k, name in enumerate(BIN_COLUMNS):
         columns[name] = bins[:, k]
-    report.score_rows += replace_rows(session, cast(Table, Score.__table__), columns, scope)
+    report.score_rows += _write_scores(session, columns, scope)
     scores = np.stack([pairs.brier, pairs.relative_brier, pairs.log_score, pairs.coverage], axis=1)
     return contributions(pairs.forecaster, question_ids, pairs.n_forecasts, scores, bins)
+
+
+#: The Score columns a run compares with the stored row (computed_at is when the row last changed).
+_COMPARED = ["resolution_event_id", "forecasts", "first_forecast_at", "last_forecast_at", "active_days", "brier",
+             "relative_brier", "log_score", "baseline", "coverage", *BIN_COLUMNS]
+_TIMES = {"first_forecast_at", "last_forecast_at"}
+_INTEGERS = {"resolution_event_id", "forecasts", "active_days"}
+
+
+def _write_scores(session: Session, columns: dict[str, np.ndarray], scope) -> int:
+    """Make the stored Score rows in ``scope`` the new ``columns``. On PostgreSQL the stored rows
+    are read first and only the rows that differ are deleted and written: a rebuild mostly finds
+    what is stored, and reading a row costs a fraction of deleting and writing it. Returns the
+    number of new rows."""
+    table = cast(Table, Score.__table__)
+    if session.get_bind().dialect.name != "postgresql":
+        return replace_rows(session, table, columns, scope)
+    exprs: list = [Score.id, Score.question_id, Score.user_id]
+    for name in _COMPARED:
+        column = getattr(Score, name)
+        if name in _TIMES:
+            micros_of = cast_(func.extract("epoch", column) * 1_000_000, BigInteger)
+            exprs.append(func.coalesce(micros_of, NULL_TIME))
+        else:
+            exprs.append(column if name in _INTEGERS else float_or_nan(session, column))
+    kinds = ["i4", "i4", "i4"] + ["i8" if n in _TIMES else "i4" if n in _INTEGERS else "f8" for n in _COMPARED]
+    stored = read_select(session, select(*exprs).where(scope), kinds)
+    new_key = (np.asarray(columns["question_id"], dtype=np.int64) << 32) + np.asarray(columns["user_id"], dtype=np.int64)
+    old_key = (stored[1] << 32) + stored[2]
+    order = np.argsort(old_key, kind="stable")
+    at = np.minimum(np.searchsorted(old_key[order], new_key), max(len(order) - 1, 0))
+    same = np.zeros(len(new_key), dtype=bool)
+    if len(order):
+        same = old_key[order][at] == new_key
+        match = order[at]
+        for name, old in zip(_COMPARED, stored[3:], strict=True):
+            new = np.asarray(columns[name])
+            if name in _TIMES or name in _INTEGERS:
+                same &= new.astype(np.int64) == old[match]
+            else:
+                new = new.astype(np.float64)
+                same &= (new == old[match]) | (np.isnan(new) & np.isnan(old[match]))
+    kept_ids = set(stored[0][order[at[same]]].tolist()) if len(order) else set()
+    stale = [i for i in stored[0].tolist() if i not in kept_ids]
+    for start in range(0, len(stale), 10_000):
+        session.execute(delete(Score).where(Score.id.in_(stale[start:start + 10_000])))
+    changed = np.flatnonzero(~same)
+    write_columns(session, table, {name: np.asarray(values)[changed] for name, values in columns.items()})
+    return len(new_key)
 
 
 def _first_last_counted(question, forecaster, seconds, micros, effective_close, pairs):

@@ -34,6 +34,7 @@ class Score(Base):
     # The calibration bin sums (BIN_COLUMNS: weighted count, sum of forecasts, sum of outcomes per
     # bin, summable across questions) are numeric columns added after the class; all NULL while
     # the question's scheduled close has not passed.
+    # When the row's values last changed: a run that finds the same values keeps the row.
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
