@@ -34,7 +34,7 @@ from .forecaster_stats import (
 
 BATCH_QUESTIONS = 500
 #: Forecasts read and scored per batch: bounds a rebuild's memory whatever the questions' sizes.
-BATCH_FORECASTS = 100_000
+BATCH_FORECASTS = 75_000
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -96,16 +96,18 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
     else:  # SQLite stores naive UTC text; julianday keeps microseconds to about a millisecond, so
         # the text is read instead (below).
         micros = "f.created_at"
-    # The batch's forecast ids bound the probability rows read: an index range on the child
-    # table instead of a scan of all of it (the ids of one question's forecasts lie in its lifetime).
-    low, high = session.execute(select(func.min(Forecast.id), func.max(Forecast.id))
-                                .where(Forecast.question_id.in_(ids))).one()
-    if low is None:
-        return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
     sql = (f"SELECT f.id, f.question_id, f.user_id, {micros}, p.option_id, p.probability "
            "FROM forecasts f JOIN forecast_probabilities p ON p.forecast_id = f.id "
-           f"WHERE f.question_id IN ({', '.join(map(str, ids))}) "
-           f"AND p.forecast_id BETWEEN {int(low)} AND {int(high)}")
+           f"WHERE f.question_id IN ({', '.join(map(str, ids))})")
+    if len(ids) == 1:
+        # One question's forecast ids bound its probability rows (they lie in its lifetime): an
+        # index range on the child table instead of a scan of all of it. A batch of many
+        # questions spans most ids anyway, and its min and max cost a scan of their own.
+        low, high = session.execute(select(func.min(Forecast.id), func.max(Forecast.id))
+                                    .where(Forecast.question_id == ids[0])).one()
+        if low is None:
+            return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
+        sql += f" AND p.forecast_id BETWEEN {int(low)} AND {int(high)}"
     if session.get_bind().dialect.name == "postgresql":
         fid, qid, uid, at, option, prob = read_columns(session, sql, ["i4", "i4", "i4", "i8", "i4", "f8"])
     else:
