@@ -306,6 +306,9 @@ def _write_scores(session: Session, columns: dict[str, np.ndarray], scope) -> in
                 same &= (new == old[match]) | (np.isnan(new) & np.isnan(old[match]))
     kept_ids = set(stored[0][order[at[same]]].tolist()) if len(order) else set()
     stale = [i for i in stored[0].tolist() if i not in kept_ids]
+    if len(stale) == len(stored[0]):  # every row changed (a correction): one delete by question
+        session.execute(delete(Score).where(scope))
+        stale = []
     for start in range(0, len(stale), 10_000):
         session.execute(delete(Score).where(Score.id.in_(stale[start:start + 10_000])))
     changed = np.flatnonzero(~same)
