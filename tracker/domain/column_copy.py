@@ -58,11 +58,9 @@ def micros_to_datetime(value: int) -> datetime | None:
     return None if value == NULL_TIME else _UNIX_EPOCH + timedelta(microseconds=int(value))
 
 
-def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray],
-                  into: str | None = None) -> int:
+def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence | np.ndarray]) -> int:
     """Insert one row per position of ``columns`` (name -> values, all the same length) into
-    ``table`` (or, on PostgreSQL, the table named ``into`` with the same columns); returns the
-    number of rows. The caller's transaction; no ORM objects."""
+    ``table``; returns the number of rows. The caller's transaction; no ORM objects."""
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
     if n == 0:
@@ -71,7 +69,7 @@ def write_columns(session: Session, table: Table, columns: Mapping[str, Sequence
     if session.get_bind().dialect.name == "postgresql":
         raw = session.connection().connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-                f"COPY {into or table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
+                f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(_SIGNATURE)
             for start in range(0, n, CHUNK_ROWS):
                 part = {name: columns[name][start:start + CHUNK_ROWS] for name in names}
