@@ -1,7 +1,7 @@
 """Bulk paths against PostgreSQL: the forecast bulk write (COPY), ``tracker scores rebuild``, the
 rescore of the 100,000-forecast question, and the CSV exports through a real gunicorn.
 
-Usage: python bench/bulk.py [--url URL] [--scale 1.0]
+Usage: python bench/bulk.py [--url URL] [--scale 1.0] [--steps import,rebuild,rescore,exports]
 
 The import figure is the bulk path the import writes through (bench/seed.py --forecasts-only into
 a scratch database ``<name>_import``, timed and measured as its own process); the rebuild runs the
@@ -109,13 +109,20 @@ def bench_exports(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common(parser)
+    parser.add_argument("--steps", default="import,rebuild,rescore,exports",
+                        help="comma-separated steps to run (default: all four)")
     args = parser.parse_args()
+    steps = set(args.steps.split(","))
     env = dict(os.environ, TRACKER_SECRET_KEY="bench-secret-key-not-for-production", TRACKER_LOG_LEVEL="WARNING",
                PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
-    bench_import(args.url, args.scale, env)
-    bench_rebuild(args.url, env)
-    bench_rescore(args.url)
-    bench_exports(args.url)
+    if "import" in steps:
+        bench_import(args.url, args.scale, env)
+    if "rebuild" in steps:
+        bench_rebuild(args.url, env)
+    if "rescore" in steps:
+        bench_rescore(args.url)
+    if "exports" in steps:
+        bench_exports(args.url)
 
 
 if __name__ == "__main__":

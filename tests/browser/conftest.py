@@ -108,7 +108,7 @@ def seed(database_url: str) -> None:
         session.add(Score(question_id=done.id, user_id=others[0].id, resolution_event_id=event.id, forecasts=1,
                           first_forecast_at=now - timedelta(days=50), last_forecast_at=now - timedelta(days=50),
                           active_days=41, brier=0.08, relative_brier=-0.1, log_score=-0.22, baseline=68.0,
-                          coverage=0.8, calibration=None, computed_at=now))
+                          coverage=0.8, computed_at=now))  # bin sums NULL: not yet eligible
     engine.dispose()
 
 

@@ -35,7 +35,7 @@ def world(db_session, clock):
     db_session.add(Score(question_id=done.id, user_id=alice.id, resolution_event_id=event.id, forecasts=1,
                          first_forecast_at=NOW - timedelta(days=50), last_forecast_at=NOW - timedelta(days=50),
                          active_days=30, brier=0.08, relative_brier=0.0, log_score=-0.22, baseline=50.0,
-                         coverage=0.75, calibration=None, computed_at=NOW))
+                         coverage=0.75, computed_at=NOW))  # bin sums NULL: not yet eligible
     db_session.flush()
     rebuild_stats(db_session)  # the Score row was written by hand, not by a rescore (issue 14's aggregates)
     tokens = {u.username: create_token(db_session, clock, u, "script").clear for u in (alice, bob, admin)}

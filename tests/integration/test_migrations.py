@@ -1,11 +1,13 @@
 """Every revision runs on SQLite and PostgreSQL, both ways, and the models match head."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from tracker.db import make_engine
 from tracker.migrate import alembic_config, current_heads, downgrade, upgrade
@@ -103,3 +105,46 @@ def test_case_duplicate_usernames_are_renamed_not_lost(empty_url, capsys):
     assert names[2] == "racecaseuser-2x" and names[4] == "RACECASEUSER-4", names
     assert len({name.lower() for name in names.values()}) == 5
     assert "renamed to 'RACECASEUSER-4'" in capsys.readouterr().out
+
+
+def test_0011_moves_the_calibration_json_into_columns_and_back(empty_url):
+    """Stored scores keep their calibration bin sums across 0011, both ways (NULL stays NULL)."""
+    calibration = {"count": [0.5 * k for k in range(11)], "sum_forecast": [0.25 * k for k in range(11)],
+                   "sum_outcome": [0.125 * k for k in range(11)]}
+    upgrade(empty_url, "0005")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (id, username, role, is_demo, created_at) "
+                              "VALUES (1, 'ann', 'forecaster', false, '2026-01-01 00:00:00')"))
+            conn.execute(text(
+                "INSERT INTO questions (id, slug, title, kind, ordered, background, resolution_criteria, "
+                "fine_print, source_quote, source_passage, opens_at, closes_at, resolve_by, status, is_demo, "
+                "created_at, updated_at) VALUES (1, 'q', 'Q?', 'binary', false, '', '', '', '', '', "
+                "'2026-01-01 00:00:00', '2026-02-01 00:00:00', '2026-03-01 00:00:00', 'resolved', false, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            conn.execute(text("INSERT INTO resolution_events (id, question_id, action, note, actor_name, created_at) "
+                              "VALUES (1, 1, 'annul', '', 'test', '2026-02-02 00:00:00')"))
+            for user_id, stored in ((1, json.dumps(calibration)), (2, None)):
+                if user_id == 2:
+                    conn.execute(text("INSERT INTO users (id, username, role, is_demo, created_at) "
+                                      "VALUES (2, 'bob', 'forecaster', false, '2026-01-01 00:00:00')"))
+                conn.execute(text(
+                    "INSERT INTO scores (question_id, user_id, resolution_event_id, forecasts, active_days, "
+                    "calibration, computed_at) VALUES (1, :u, 1, 1, 3, :c, '2026-02-02 00:00:00')"),
+                    {"u": user_id, "c": stored})
+        upgrade(empty_url, "0011")
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text(
+                "SELECT user_id, count_3 FROM scores")).all())
+            ann = conn.execute(text("SELECT * FROM scores WHERE user_id = 1")).mappings().one()
+        assert rows == {1: 1.5, 2: None}
+        assert [ann[f"{kind}_{k}"] for kind in calibration for k in range(11)] == [
+            v for values in calibration.values() for v in values]
+        downgrade(empty_url, "0005")
+        with engine.connect() as conn:
+            back = dict(conn.execute(text("SELECT user_id, calibration FROM scores")).all())
+        back = {u: json.loads(v) if isinstance(v, str) else v for u, v in back.items()}
+        assert back == {1: calibration, 2: None}
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from .. import scoring
-from ..models import Question, QuestionScore, QuestionTag, ResolutionEvent, Score, User
+from ..models import BIN_COLUMNS, Question, QuestionScore, QuestionTag, ResolutionEvent, Score, User
 from . import DomainError
 from .questions import get_question
 
@@ -104,13 +104,6 @@ class _ScoreArrays:
     names: dict[int, tuple[str, bool]]
 
 
-def calibration_bins(stored: dict | None) -> np.ndarray:
-    """A Score row's calibration JSON as a (3, 11) array (zeros while not yet eligible)."""
-    if not stored:
-        return np.zeros((3, scoring.N_BINS))
-    return np.asarray([stored["count"], stored["sum_forecast"], stored["sum_outcome"]], dtype=np.float64)
-
-
 def _nan(value: float | None) -> float:
     return np.nan if value is None else value
 
@@ -122,8 +115,8 @@ def _day_start(day: date) -> datetime:
 def _score_query(filters: ScoreFilter):
     stmt = (
         select(Score.user_id, User.username, User.is_demo, Score.question_id, Score.forecasts, Score.brier,
-               Score.relative_brier, Score.log_score, Score.coverage, Score.calibration,
-               EFFECTIVE_CLOSE.label("close"))
+               Score.relative_brier, Score.log_score, Score.coverage, EFFECTIVE_CLOSE.label("close"),
+               *[getattr(Score, name) for name in BIN_COLUMNS])
         .join(Question, Question.id == Score.question_id)
         .join(User, User.id == Score.user_id)
         .join(ResolutionEvent, ResolutionEvent.id == Score.resolution_event_id)
@@ -153,7 +146,9 @@ def load_scores(session: Session, filters: ScoreFilter) -> _ScoreArrays:
         relative=np.fromiter((_nan(r.relative_brier) for r in rows), dtype=np.float64, count=len(rows)),
         log_score=np.fromiter((_nan(r.log_score) for r in rows), dtype=np.float64, count=len(rows)),
         coverage=np.fromiter((_nan(r.coverage) for r in rows), dtype=np.float64, count=len(rows)),
-        bins=np.asarray([calibration_bins(r.calibration) for r in rows]).reshape(len(rows), 3, scoring.N_BINS),
+        # NULL bin sums (scheduled close not yet passed) count as no samples.
+        bins=np.nan_to_num(np.asarray([r[-len(BIN_COLUMNS):] for r in rows], dtype=np.float64), nan=0.0)
+        .reshape(len(rows), 3, scoring.N_BINS),
         close=[r.close for r in rows],
         names=names,
     )

@@ -9,28 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Table, and_, delete, func, insert, or_, select, true
+from sqlalchemy import cast as cast_
+from sqlalchemy.orm import Session, selectinload
 
 from .. import scoring
 from ..clock import Clock
-from ..models import (
-    Forecast,
-    ForecastProbability,
-    Question,
-    QuestionOption,
-    QuestionScore,
-    ResolutionEvent,
-    Score,
+from ..models import BIN_COLUMNS, Forecast, Question, QuestionScore, ResolutionEvent, Score
+from .column_copy import NULL_TIME, float_or_nan, read_columns, read_select, replace_rows, write_columns
+from .forecaster_stats import (
+    FIELDS,
+    Contributions,
+    KeySums,
+    apply_deltas,
+    contributions,
+    key_sums,
+    stored_contributions,
+    write_totals,
 )
-from .forecaster_stats import accumulate, apply_deltas, rebuild_stats, stored_contributions
 
 BATCH_QUESTIONS = 500
 #: Forecasts read and scored per batch: bounds a rebuild's memory whatever the questions' sizes.
-BATCH_FORECASTS = 150_000
+BATCH_FORECASTS = 75_000
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -77,34 +82,56 @@ def stale_question_ids(session: Session, now: datetime | None = None) -> list[in
     return list(session.scalars(query))
 
 
-def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dict[int, int]) -> tuple:
-    """One query for every probability of every forecast in the batch, turned into arrays."""
-    rows = session.execute(
-        select(
-            Forecast.id, Forecast.question_id, Forecast.user_id, Forecast.created_at,
-            QuestionOption.position, ForecastProbability.probability,
-        )
-        .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)
-        .join(QuestionOption, QuestionOption.id == ForecastProbability.option_id)
-        .where(Forecast.question_id.in_(question_ids))
-        .order_by(Forecast.question_id, Forecast.user_id, Forecast.created_at, Forecast.id)
-    ).all()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0), np.zeros((0, 2)), []
-    fid_col, qid, uid, created, pos_col, prob = zip(*rows, strict=True)
-    fid = np.asarray(fid_col, dtype=np.int64)
+_EMPTY_INT = np.zeros(0, dtype=np.int64)
+
+
+def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dict[int, int],
+                    position_of: dict[int, int]) -> tuple:
+    """Every probability of every forecast in the batch, as arrays sorted by (question, forecaster,
+    time, id): question index, forecaster id, time in microseconds, probabilities (n, K_max).
+    PostgreSQL streams them as a binary COPY; elsewhere one query."""
+    ids = [int(q) for q in question_ids]
+    if session.get_bind().dialect.name == "postgresql":
+        micros = "(extract(epoch from f.created_at) * 1000000)::int8"
+    else:  # SQLite stores naive UTC text; julianday keeps microseconds to about a millisecond, so
+        # the text is read instead (below).
+        micros = "f.created_at"
+    sql = (f"SELECT f.id, f.question_id, f.user_id, {micros}, p.option_id, p.probability "
+           "FROM forecasts f JOIN forecast_probabilities p ON p.forecast_id = f.id "
+           f"WHERE f.question_id IN ({', '.join(map(str, ids))})")
+    if len(ids) == 1:
+        # One question's forecast ids bound its probability rows (they lie in its lifetime): an
+        # index range on the child table instead of a scan of all of it. A batch of many
+        # questions spans most ids anyway, and its min and max cost a scan of their own.
+        low, high = session.execute(select(func.min(Forecast.id), func.max(Forecast.id))
+                                    .where(Forecast.question_id == ids[0])).one()
+        if low is None:
+            return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
+        sql += f" AND p.forecast_id BETWEEN {int(low)} AND {int(high)}"
+    if session.get_bind().dialect.name == "postgresql":
+        fid, qid, uid, at, option, prob = read_columns(session, sql, ["i4", "i4", "i4", "i8", "i4", "f8"])
+    else:
+        rows = session.connection().exec_driver_sql(sql).all()
+        fid, qid, uid, option, prob = (np.asarray([r[i] for r in rows], dtype=np.float64 if i == 5 else np.int64)
+                                       for i in (0, 1, 2, 4, 5))
+        at = np.fromiter((_sqlite_micros(r[3]) for r in rows), dtype=np.int64, count=len(rows))
+    if len(fid) == 0:
+        return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
+    positions = np.fromiter((position_of[o] for o in option.tolist()), dtype=np.int64, count=len(option))
+    questions = np.fromiter((index_of[q] for q in qid.tolist()), dtype=np.int64, count=len(qid))
+    order = np.lexsort((fid, at, uid, questions))
+    fid, questions, uid, at, positions, prob = (a[order] for a in (fid, questions, uid, at, positions, prob))
     # Rows come grouped by forecast; a new forecast starts where the id changes.
-    starts = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]])
-    row_of = np.cumsum(np.r_[True, fid[1:] != fid[:-1]]) - 1
-    pos = np.asarray(pos_col, dtype=np.int64)
-    probs = np.zeros((len(starts), int(pos.max()) + 1))
-    probs[row_of, pos] = np.asarray(prob, dtype=np.float64)
-    question = np.fromiter((index_of[q] for q in np.asarray(qid)[starts]), dtype=np.int64, count=len(starts))
-    forecaster = np.asarray(uid, dtype=np.int64)[starts]
-    times = [created[i] for i in starts]
-    seconds = np.fromiter((t.timestamp() for t in times), dtype=np.float64, count=len(times))
-    return question, forecaster, seconds, probs, times
+    new = np.r_[True, fid[1:] != fid[:-1]]
+    starts = np.flatnonzero(new)
+    probs = np.zeros((len(starts), int(positions.max()) + 1))
+    probs[np.cumsum(new) - 1, positions] = prob
+    return questions[starts], uid[starts], at[starts], probs
+
+
+def _sqlite_micros(text: str) -> int:
+    value = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return (value - _UNIX_EPOCH) // timedelta(microseconds=1)
 
 
 def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int],
@@ -113,17 +140,17 @@ def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int
 
     Resolved: one Score row per forecaster and a QuestionScore. Annulled: no Score rows at all
     (null, not zero) and a QuestionScore recording the annulment. No event: nothing stored.
-    The forecaster aggregates follow (``keep_aggregates=False``: the caller rebuilds them).
+    The forecaster aggregates follow: the batch's old rows' contributions are subtracted and the
+    new ones added (``keep_aggregates=False``: the caller rebuilds them).
     """
     report = RunReport()
     for batch in _batches(session, sorted(set(question_ids))):
-        # The forecaster aggregates lose the batch's old scores and gain its new ones.
         if not keep_aggregates:
             _rescore_batch(session, clock.now(), batch, report)
             continue
-        deltas = accumulate(session, stored_contributions(session, batch), -1.0)
-        _rescore_batch(session, clock.now(), batch, report)
-        apply_deltas(session, accumulate(session, stored_contributions(session, batch), 1.0, into=deltas))
+        old = key_sums(session, stored_contributions(session, batch), -1.0)
+        new = _rescore_batch(session, clock.now(), batch, report)
+        apply_deltas(session, old + key_sums(session, new))
     return report
 
 
@@ -149,25 +176,29 @@ def _batches(session: Session, ids: list[int]) -> Iterable[list[int]]:
         yield batch
 
 
-def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> list[int]:
-    """Score one batch; returns the forecasters it wrote scores for."""
-    questions = list(session.scalars(select(Question).where(Question.id.in_(ids)).order_by(Question.id)))
+def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunReport) -> Contributions:
+    """Score one batch and replace its rows; returns the new rows' contributions to the
+    forecaster aggregates."""
+    questions = list(session.scalars(select(Question).where(Question.id.in_(ids)).order_by(Question.id)
+                                     .options(selectinload(Question.options))))
     events = latest_events(session, ids)
-    session.execute(delete(Score).where(Score.question_id.in_(ids)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.in_(ids)))
+    scope = Score.question_id.in_(ids)
     report.questions += len(questions)
+    none = Contributions(_EMPTY_INT, _EMPTY_INT, np.zeros((0, len(FIELDS))))
     if not questions:
-        return []
+        return none
     index_of = {q.id: i for i, q in enumerate(questions)}
+    position_of = {o.id: o.position for q in questions for o in q.options}
     outcome: list[int] = []
     annulled: list[bool] = []
     occurred: list[float] = []
     for q in questions:
         event = events.get(q.id)
-        option = event.outcome if event is not None and event.action == "resolve" else None
-        outcome.append(option.position if option is not None else -1)
+        resolved = event is not None and event.action == "resolve" and event.outcome_option_id is not None
+        outcome.append(position_of[event.outcome_option_id] if resolved else -1)  # type: ignore[union-attr,index]
         annulled.append(event is not None and event.action == "annul")
-        when = event.occurred_at if option is not None and event is not None else None
+        when = event.occurred_at if resolved and event is not None else None
         occurred.append(when.timestamp() if when is not None else np.nan)
     batch_questions = scoring.Questions(
         n_options=np.asarray([len(q.options) for q in questions]),
@@ -179,11 +210,14 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
         occurred_at=np.asarray(occurred),
         annulled=np.asarray(annulled),
     )
-    question, forecaster, seconds, probs, times = _load_forecasts(session, ids, index_of)
+    question, forecaster, micros, probs = _load_forecasts(session, ids, index_of, position_of)
+    seconds = micros / 1e6  # exactly datetime.timestamp(): both round micros / 10**6 once
     result = scoring.score_questions(
         batch_questions, scoring.Forecasts(question=question, forecaster=forecaster, time=seconds, probs=probs)
     )
+    del probs
     per_q = result.questions
+    records = []
     for i, q in enumerate(questions):
         event = events.get(q.id)
         if event is None:
@@ -192,52 +226,98 @@ def _rescore_batch(session: Session, now: datetime, ids: list[int], report: RunR
             report.annulled += 1
         elif per_q.scored[i]:
             report.scored += 1
-        session.add(QuestionScore(
-            question_id=q.id,
-            resolution_event_id=event.id,
-            window_days=int(per_q.window_days[i]) if per_q.scored[i] else None,
-            forecasters=int(per_q.n_forecasters[i]),
-            crowd_brier=_float(per_q.crowd_brier[i]),
-            crowd_log_score=_float(per_q.crowd_log_score[i]),
-            computed_at=now,
-        ))
-    pairs = result.pairs
-    if len(pairs) == 0:
-        session.flush()
-        return []
-    first_at, last_at = _first_last_counted(question, forecaster, seconds, times, per_q.effective_close, pairs)
-    eligible = np.asarray([q.closes_at <= now for q in questions])
-    rows = []
-    for j in range(len(pairs)):
-        qi = int(pairs.question[j])
-        rows.append({
-            "question_id": questions[qi].id,
-            "user_id": int(pairs.forecaster[j]),
-            "resolution_event_id": events[questions[qi].id].id,
-            "forecasts": int(pairs.n_forecasts[j]),
-            "first_forecast_at": first_at[j],
-            "last_forecast_at": last_at[j],
-            "active_days": int(pairs.active_days[j]),
-            "brier": _float(pairs.brier[j]),
-            "relative_brier": _float(pairs.relative_brier[j]),
-            "log_score": _float(pairs.log_score[j]),
-            "baseline": _float(pairs.baseline[j]),
-            "coverage": _float(pairs.coverage[j]),
-            "calibration": {
-                "count": pairs.calibration_count[j].tolist(),
-                "sum_forecast": pairs.calibration_sum_forecast[j].tolist(),
-                "sum_outcome": pairs.calibration_sum_outcome[j].tolist(),
-            } if eligible[qi] else None,
+        records.append({
+            "question_id": q.id,
+            "resolution_event_id": event.id,
+            "window_days": int(per_q.window_days[i]) if per_q.scored[i] else None,
+            "forecasters": int(per_q.n_forecasters[i]),
+            "crowd_brier": _float(per_q.crowd_brier[i]),
+            "crowd_log_score": _float(per_q.crowd_log_score[i]),
             "computed_at": now,
         })
-    session.execute(insert(Score), rows)
-    report.score_rows += len(rows)
-    session.flush()
-    return [int(u) for u in np.unique(pairs.forecaster)]
+    if records:
+        session.execute(insert(QuestionScore), records)
+    pairs = result.pairs
+    if len(pairs) == 0:
+        session.execute(delete(Score).where(scope))
+        return none
+    first_at, last_at = _first_last_counted(question, forecaster, seconds, micros, per_q.effective_close, pairs)
+    qi = pairs.question.astype(np.int64)
+    question_ids = np.asarray([q.id for q in questions], dtype=np.int64)[qi]
+    event_ids = np.asarray([events[q.id].id if q.id in events else 0 for q in questions], dtype=np.int64)[qi]
+    eligible = np.asarray([q.closes_at <= now for q in questions])[qi]
+    # The calibration bin sums stay NULL (NaN) until the scheduled close has passed.
+    bins = np.concatenate([pairs.calibration_count, pairs.calibration_sum_forecast,
+                           pairs.calibration_sum_outcome], axis=1).astype(np.float64)
+    bins[~eligible] = np.nan
+    columns: dict[str, np.ndarray] = {
+        "question_id": question_ids, "user_id": pairs.forecaster, "resolution_event_id": event_ids,
+        "forecasts": pairs.n_forecasts, "first_forecast_at": first_at, "last_forecast_at": last_at,
+        "active_days": pairs.active_days, "brier": pairs.brier, "relative_brier": pairs.relative_brier,
+        "log_score": pairs.log_score, "baseline": pairs.baseline, "coverage": pairs.coverage,
+        "computed_at": np.full(len(pairs), (now - _UNIX_EPOCH) // timedelta(microseconds=1), dtype=np.int64),
+    }
+    for k, name in enumerate(BIN_COLUMNS):
+        columns[name] = bins[:, k]
+    report.score_rows += _write_scores(session, columns, scope)
+    scores = np.stack([pairs.brier, pairs.relative_brier, pairs.log_score, pairs.coverage], axis=1)
+    return contributions(pairs.forecaster, question_ids, pairs.n_forecasts, scores, bins)
 
 
-def _first_last_counted(question, forecaster, seconds, times, effective_close, pairs):
-    """Times of each pair's first and last forecast made on or before the effective close."""
+#: The Score columns a run compares with the stored row (computed_at is when the row last changed).
+_COMPARED = ["resolution_event_id", "forecasts", "first_forecast_at", "last_forecast_at", "active_days", "brier",
+             "relative_brier", "log_score", "baseline", "coverage", *BIN_COLUMNS]
+_TIMES = {"first_forecast_at", "last_forecast_at"}
+_INTEGERS = {"resolution_event_id", "forecasts", "active_days"}
+
+
+def _write_scores(session: Session, columns: dict[str, np.ndarray], scope) -> int:
+    """Make the stored Score rows in ``scope`` the new ``columns``. On PostgreSQL the stored rows
+    are read first and only the rows that differ are deleted and written: a rebuild mostly finds
+    what is stored, and reading a row costs a fraction of deleting and writing it. Returns the
+    number of new rows."""
+    table = cast(Table, Score.__table__)
+    if session.get_bind().dialect.name != "postgresql":
+        return replace_rows(session, table, columns, scope)
+    exprs: list = [Score.id, Score.question_id, Score.user_id]
+    for name in _COMPARED:
+        column = getattr(Score, name)
+        if name in _TIMES:
+            micros_of = cast_(func.extract("epoch", column) * 1_000_000, BigInteger)
+            exprs.append(func.coalesce(micros_of, NULL_TIME))
+        else:
+            exprs.append(column if name in _INTEGERS else float_or_nan(session, column))
+    kinds = ["i4", "i4", "i4"] + ["i8" if n in _TIMES else "i4" if n in _INTEGERS else "f8" for n in _COMPARED]
+    stored = read_select(session, select(*exprs).where(scope), kinds)
+    new_key = (np.asarray(columns["question_id"], dtype=np.int64) << 32) + np.asarray(columns["user_id"], dtype=np.int64)
+    old_key = (stored[1] << 32) + stored[2]
+    order = np.argsort(old_key, kind="stable")
+    at = np.minimum(np.searchsorted(old_key[order], new_key), max(len(order) - 1, 0))
+    same = np.zeros(len(new_key), dtype=bool)
+    if len(order):
+        same = old_key[order][at] == new_key
+        match = order[at]
+        for name, old in zip(_COMPARED, stored[3:], strict=True):
+            new = np.asarray(columns[name])
+            if name in _TIMES or name in _INTEGERS:
+                same &= new.astype(np.int64) == old[match]
+            else:
+                new = new.astype(np.float64)
+                same &= (new == old[match]) | (np.isnan(new) & np.isnan(old[match]))
+    kept_ids = set(stored[0][order[at[same]]].tolist()) if len(order) else set()
+    stale = [i for i in stored[0].tolist() if i not in kept_ids]
+    if len(stale) == len(stored[0]):  # every row changed (a correction): one delete by question
+        session.execute(delete(Score).where(scope))
+        stale = []
+    for start in range(0, len(stale), 10_000):
+        session.execute(delete(Score).where(Score.id.in_(stale[start:start + 10_000])))
+    changed = np.flatnonzero(~same)
+    write_columns(session, table, {name: np.asarray(values)[changed] for name, values in columns.items()})
+    return len(new_key)
+
+
+def _first_last_counted(question, forecaster, seconds, micros, effective_close, pairs):
+    """Times (microseconds) of each pair's first and last forecast made on or before the effective close."""
     counted = seconds <= effective_close[question] if len(question) else np.zeros(0, bool)
     idx = np.flatnonzero(counted)
     # Forecast rows are sorted by (question, forecaster, time), like the pairs.
@@ -245,7 +325,7 @@ def _first_last_counted(question, forecaster, seconds, times, effective_close, p
     pair_keys = pairs.question.astype(np.int64) * (1 << 40) + pairs.forecaster.astype(np.int64)
     first = idx[np.searchsorted(keys, pair_keys, side="left")]
     last = idx[np.searchsorted(keys, pair_keys, side="right") - 1]
-    return [times[i] for i in first], [times[i] for i in last]
+    return micros[first], micros[last]
 
 
 def _float(value) -> float | None:
@@ -254,12 +334,19 @@ def _float(value) -> float | None:
 
 
 def rebuild_all(session: Session, clock: Clock) -> RunReport:
-    """Recompute every stored score from the forecasts and resolution events (``tracker scores rebuild``)."""
-    with_events = list(session.scalars(select(ResolutionEvent.question_id).distinct()))
-    # Scores of questions that no longer have any event cannot stand.
+    """Recompute every stored score from the forecasts and resolution events (``tracker scores
+    rebuild``), then every forecaster aggregate from the new rows, summed in memory."""
+    with_events = sorted(session.scalars(select(ResolutionEvent.question_id).distinct()))
+    # Scores of questions that no longer have any event cannot stand; the others are replaced.
     session.execute(delete(Score).where(Score.question_id.not_in(with_events)))
     session.execute(delete(QuestionScore).where(QuestionScore.question_id.not_in(with_events)))
-    report = rescore_questions(session, clock, with_events, keep_aggregates=False)
-    # From scratch, so rounding in the running sums never accumulates across rebuilds.
-    rebuild_stats(session)
+    resolved = set(session.scalars(select(Question.id).where(Question.status == "resolved")))
+    report = RunReport()
+    totals = KeySums.empty()
+    for batch in _batches(session, with_events):
+        new = _rescore_batch(session, clock.now(), batch, report)
+        # As rebuild_stats: only resolved questions count towards the aggregates.
+        keep = np.isin(new.question_id, np.asarray(sorted(resolved), dtype=np.int64))
+        totals = totals + key_sums(session, Contributions(new.user_id[keep], new.question_id[keep], new.matrix[keep]))
+    write_totals(session, totals, true())
     return report

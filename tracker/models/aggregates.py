@@ -61,7 +61,8 @@ class ForecasterStat(Base):
     __tablename__ = "forecaster_stats"
     __table_args__ = (Index("ix_forecaster_stats_tag_rel", "tag", "mean_relative_brier"),)
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key (migration 0011): a cache written only by the scoring runs, as scores.
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     questions: Mapped[int] = mapped_column(Integer)
     forecasts: Mapped[int] = mapped_column(Integer)

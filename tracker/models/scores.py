@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .aggregates import BIN_COLUMNS
 from .base import Base, UTCDateTime
 
 
@@ -16,9 +17,11 @@ class Score(Base):
     __table_args__ = (UniqueConstraint("question_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    resolution_event_id: Mapped[int] = mapped_column(ForeignKey("resolution_events.id", ondelete="CASCADE"))
+    # No foreign keys (migration 0011): a cache written only by the scoring runs, from ids they
+    # read in the same transaction; PostgreSQL's per-row key checks cost more than the rows.
+    question_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    resolution_event_id: Mapped[int] = mapped_column(Integer)
     forecasts: Mapped[int] = mapped_column(Integer)
     first_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_forecast_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -28,10 +31,15 @@ class Score(Base):
     log_score: Mapped[float | None] = mapped_column(Float)
     baseline: Mapped[float | None] = mapped_column(Float)
     coverage: Mapped[float | None] = mapped_column(Float)
-    # Per calibration bin: weighted count, sum of forecasts, sum of outcomes (summable across
-    # questions); NULL while the question's scheduled close has not passed.
-    calibration: Mapped[dict | None] = mapped_column(JSON)
+    # The calibration bin sums (BIN_COLUMNS: weighted count, sum of forecasts, sum of outcomes per
+    # bin, summable across questions) are numeric columns added after the class; all NULL while
+    # the question's scheduled close has not passed.
+    # When the row's values last changed: a run that finds the same values keeps the row.
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+for _name in BIN_COLUMNS:
+    setattr(Score, _name, mapped_column(_name, Float, nullable=True))
 
 
 class QuestionScore(Base):

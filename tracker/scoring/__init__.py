@@ -38,10 +38,20 @@ Everything else
 * ``calibration_from_bin_sums(count, sum_forecast, sum_outcome) -> Calibration``: per-bin n, f, o,
   Wilson interval, and REL/RES/UNC from summed bin sums of shape (..., 11) (§7); ``bin_sums`` and
   ``calibration_bin`` for raw samples.
-* ``mean_over_questions``, ``group_mean``, ``group_sum``: NaN-skipping aggregates (§8).
+* ``mean_over_questions``, ``group_mean``, ``group_sum``: NaN-skipping aggregates (§8);
+  ``mean_from_sums``, ``to_sum_units`` and ``from_sum_units`` for stored running sums that
+  rescores keep exactly.
 """
 
-from .aggregates import group_mean, group_sum, mean_from_sums, mean_over_questions
+from .aggregates import (
+    SUM_UNIT,
+    from_sum_units,
+    group_mean,
+    group_sum,
+    mean_from_sums,
+    mean_over_questions,
+    to_sum_units,
+)
 from .batch import Forecasts, PairScores, Questions, QuestionScores, Scores
 from .brier import binary_probs, brier_scores
 from .calibration import (
@@ -60,6 +70,7 @@ from .timeline import DAY_SECONDS, epoch_seconds, utc_day
 
 __all__ = [
     "BIN_CENTRES",
+    "SUM_UNIT",
     "DAY_SECONDS",
     "LOG_FLOOR",
     "N_BINS",
@@ -85,6 +96,8 @@ __all__ = [
     "group_sum",
     "log_scores",
     "mean_over_questions",
+    "to_sum_units",
+    "from_sum_units",
     "score_questions",
     "utc_day",
     "wilson_interval",

@@ -51,3 +51,24 @@ def mean_from_sums(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     sums = np.asarray(sums, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0)
+
+
+#: Stored running sums are kept as whole multiples of SUM_UNIT (see :func:`to_sum_units`).
+SUM_UNIT = 1e-12
+
+
+def to_sum_units(values: np.ndarray) -> np.ndarray:
+    """``values`` as whole numbers of SUM_UNIT (float64 holding integers; a change of at most 5e-13).
+
+    A stored aggregate is a running sum: each rescore subtracts a question's old contribution and
+    adds the new one. Sums of whole numbers below 2**53 are exact in float64 whatever their order,
+    so the sums a run of rescores keeps equal, to the last bit, the sums a rebuild computes from
+    scratch. A decimal unit keeps a one-question mean equal to its score (0.08 stays 0.08).
+    """
+    return np.round(np.asarray(values, dtype=np.float64) * 1e12)
+
+
+def from_sum_units(units: np.ndarray) -> np.ndarray:
+    """Sums in SUM_UNIT back to plain values (what is stored and shown). :func:`to_sum_units`
+    recovers the units exactly from a stored value below about 2,000 in magnitude."""
+    return np.asarray(units, dtype=np.float64) / 1e12

@@ -10,15 +10,16 @@ def median_sum_from(
 ) -> np.ndarray:
     """For each segment j, the sum of the daily median from j's first day to its group's end.
 
-    Segments are sorted by (group, start). Returns (S,).
+    Segments are sorted by (group, start). Returns (S,). Each group's sums are its own running
+    sum from its end, so a question scores the same to the last bit whatever else is in the
+    batch (a running total over the whole batch would round differently from batch to batch).
     """
     weighted = segment_median * segment_length
-    if len(weighted) == 0:
-        return weighted
-    # Suffix sum within a group = running total at the group's end - running total here + own.
-    prefix = np.cumsum(weighted)
-    group_total = np.bincount(segment_group, weights=weighted)
-    return np.cumsum(group_total)[segment_group] - prefix + weighted
+    result = np.empty_like(weighted)
+    bounds = np.r_[0, np.flatnonzero(np.diff(segment_group)) + 1, len(weighted)] if len(weighted) else []
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):  # one pass per question: a few hundred per batch
+        result[start:end] = np.cumsum(weighted[start:end][::-1])[::-1]
+    return result
 
 
 def relative_brier(
