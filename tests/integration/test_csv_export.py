@@ -6,12 +6,15 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history, utc
 from tracker.db import make_engine, make_read_session_factory, make_session_factory
-from tracker.domain.csv_export import format_number, iter_forecasts_csv, iter_scores_csv, neutralise
+from tracker.domain.csv_copy import copy_fits
+from tracker.domain.csv_export import (
+    forecast_cells, format_number, iter_forecasts_csv, iter_scores_csv, neutralise, score_cells,
+)
 from tracker.migrate import upgrade
 from tracker.models import Question, Score
 
@@ -126,7 +129,7 @@ AWKWARD_TEXTS = [
     "\\.", "\\N", "NULL", '",\r\n"',
 ]
 AWKWARD_NUMBERS = [0.0, -0.0, 1e-05, 1.5e-07, 5e-324, 0.0001, 0.00099999, 1 - 0.8, 1 / 3, 0.1, 1.0, 123.0,
-                   -36.848279708310315, 1e14, 1.2345e15, 1e16, -2.5e22, float("nan"), None]
+                   -36.848279708310315, 1e14, 1.2345e15, 1e15 + 0.5, 2.0**53 - 1, float("inf"), float("nan"), None]
 
 
 @pytest.fixture
@@ -185,6 +188,8 @@ def _export(factory, make) -> bytes:
     ("forecasts, include open", lambda s, copy: iter_forecasts_csv(s, include_open=True, use_copy=copy)),
 ])
 def test_copy_writes_the_same_bytes_as_python_on_postgresql(pg_awkward, name, make):
+    with pg_awkward() as session:
+        assert copy_fits(session, score_cells()) and copy_fits(session, forecast_cells())
     by_copy = _export(pg_awkward, lambda s: make(s, True))
     by_python = _export(pg_awkward, lambda s: make(s, False))
     assert by_copy.count(b"\n") > 20
@@ -197,7 +202,7 @@ def test_copy_writes_the_same_bytes_as_python_on_postgresql(pg_awkward, name, ma
         numbers = [written[f"scored-{i:02d}"][5] for i in range(len(AWKWARD_NUMBERS))]
         assert numbers == ["0", "0", "0.00001", "0.00000015", format_number(5e-324), "0.0001", "0.00099999",
                            "0.19999999999999996", "0.3333333333333333", "0.1", "1", "123", "-36.848279708310315",
-                           "100000000000000", "1234500000000000", "10000000000000000", "-25000000000000000000000",
+                           "100000000000000", "1234500000000000", "1000000000000000.5", "9007199254740991", "inf",
                            "", ""]
         assert written["scored-01"][3:5] == ["2017-06-02T03:04:05.123456Z", "2017-06-02T03:04:05.000001Z"]
         assert written["scored-00"][3:5] == ["", "2017-06-02T03:04:05.123456Z"]
@@ -205,3 +210,17 @@ def test_copy_writes_the_same_bytes_as_python_on_postgresql(pg_awkward, name, ma
         assert {row[5] for row in rows[1:] if row[0] == "ünï-mc"} == {neutralise(t) for t in AWKWARD_TEXTS}
         assert ("still-open" in by_copy.decode()) == ("include open" in name)
         assert '"lone\rcr"' in by_copy.decode() and "'=shut" in by_copy.decode()
+
+
+def test_huge_numbers_are_written_by_python_on_postgresql(pg_awkward):
+    # From 2**53 on PostgreSQL's float8 digits are not always the shortest (-2.5e22 comes out as
+    # -2.4999999999999998e+22): such a value sends the export to the Python writer.
+    with pg_awkward() as session:
+        session.execute(update(Score).where(Score.forecasts == 3).values(baseline=-2.5e22))
+        session.commit()
+        assert not copy_fits(session, score_cells())
+        assert copy_fits(session, forecast_cells())
+    written = _export(pg_awkward, iter_scores_csv)
+    assert written == _export(pg_awkward, lambda s: iter_scores_csv(s, use_copy=False))
+    assert b",-25000000000000000000000\n" in written
+    assert _export(pg_awkward, lambda s: iter_scores_csv(s, use_copy=True)) != written

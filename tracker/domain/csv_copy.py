@@ -12,10 +12,9 @@ Each kind of cell is written in SQL exactly as csv_export.py writes it in Python
   ``extra_float_digits`` at its default 1, set here), the same digits as Python's; where it would
   use an exponent (below 1e-4, from 1e15) the text goes through ``numeric``, which writes the same
   digits out in full. From 2**53 on, float8's output is not always the shortest (-2.5e22 comes out
-  as -2.4999999999999998e+22), so such a value, an integer, is computed exactly and rounded to the
-  fewest significant digits that read back as it (no score or probability is that large; the
-  branch keeps the guarantee anyway, and costs nothing on other rows). Zero is ``0``, never ``-0``;
-  NaN is empty; infinities are ``inf``/``-inf`` as numpy writes them.
+  as -2.4999999999999998e+22): :func:`copy_fits` finds such values (no score or probability is
+  that large) and the caller then uses the Python writer. Zero is ``0``, never ``-0``; NaN is
+  empty; infinities are ``inf``/``-inf`` as numpy writes them.
 
 The statement is compiled from the same SQLAlchemy select as the Python writer (same joins,
 filter and ORDER BY), so the two cannot drift apart; tests compare their bytes.
@@ -25,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Select, Text, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import Float, Numeric, Select, Text, and_, case, cast, func, literal, literal_column, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -39,29 +38,11 @@ Cells = list[tuple[str, Any]]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-_EXACT_FROM = 2.0**53  # from here on doubles are integers, and float8out may not be shortest
-# A huge double's shortest digits: its exact integer value e (the top bits as a bigint, times a
-# power of two) rounded to p = 1, 2, ... significant digits, with the p-digit neighbours either side
-# (next to a power of two the interval that reads back as {x} is lopsided, and the shortest may be
-# the farther one); the fewest digits that read back as {x}, then the closest to e, as Python picks.
-_HUGE_NUMBER = (
-    "(SELECT c.r::text FROM"
-    " (SELECT y.e, length(abs(y.e)::text) AS n FROM"
-    "  (SELECT round(trunc({x} / 2::float8 ^ z.s)::bigint::numeric * 2::numeric ^ z.s, 0) AS e"
-    "   FROM (SELECT greatest(floor(ln(abs({x})) / ln(2))::int - 60, 0) AS s) AS z) AS y) AS w,"
-    " LATERAL (SELECT round(round(w.e, p - w.n) + d * 10::numeric ^ (w.n - p), 0) AS r, p"
-    "  FROM generate_series(1, least(17, w.n)) AS p, generate_series(-1, 1) AS d) AS c"
-    " WHERE CASE WHEN abs(c.r) <= '1.7976931348623157e308'::numeric THEN c.r::float8 END = {x}"  # no overflow
-    " ORDER BY c.p, abs(c.r - w.e) LIMIT 1)"
-)
+EXACT_BELOW = 2.0**53  # float8out's digits match Python's below this (from here on doubles are integers)
 
 
 def _float(name: str) -> Any:
     return literal_column(f"'{name}'::float8", Float)
-
-
-def _sql(column: Any) -> str:
-    return str(column.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def sql_cell(kind: str, column: Any) -> Any:
@@ -80,12 +61,27 @@ def sql_cell(kind: str, column: Any) -> Any:
             (column == _float("Infinity"), "inf"),
             (column == _float("-Infinity"), "-inf"),
             (column == 0, "0"),
-            (func.abs(column) >= _EXACT_FROM, literal_column(_HUGE_NUMBER.format(x=_sql(column)), Text)),
             # Margins around float8out's exponent range; numeric writes any value exactly anyway.
             (or_(func.abs(column) < 1e-3, func.abs(column) >= 1e14), cast(cast(cast(column, Text), Numeric), Text)),
             else_=cast(column, Text),
         )
     raise ValueError(f"unknown cell kind {kind!r}")
+
+
+def copy_fits(session: Session, cells: Cells) -> bool:
+    """Whether COPY writes these cells as Python would: no stored number of their columns is as
+    large as :data:`EXACT_BELOW` (a quick look at each table, not at the export's rows)."""
+    by_table: dict[Any, list[Any]] = {}
+    for kind, column in cells:
+        if kind == NUMBER:
+            # NaN compares above every number in PostgreSQL; it and the infinities are written
+            # exactly anyway.
+            too_large = and_(func.abs(column) >= EXACT_BELOW, func.abs(column) < _float("Infinity"))
+            by_table.setdefault(column.table, []).append(too_large)
+    return not any(
+        session.execute(select(literal(1)).select_from(table).where(or_(*checks)).limit(1)).first()
+        for table, checks in by_table.items()
+    )
 
 
 def copy_statement(cells: Cells, finish: Callable[[Select], Select]) -> str:
@@ -105,8 +101,11 @@ def copy_csv(session: Session, cells: Cells, finish: Callable[[Select], Select],
     """
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
-        # Shortest exact float output whatever the server's configuration; undone at the rollback.
+        # For this transaction only (undone at the rollback): the shortest exact float output
+        # whatever the server's configuration; and no JIT, whose compile of these expressions
+        # costs more than it saves on a scan that streams.
         cursor.execute("SET LOCAL extra_float_digits = 1")
+        cursor.execute("SET LOCAL jit = off")
         with cursor.copy(copy_statement(cells, finish)) as copy:
             buffer = bytearray()
             for data in copy:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import iso
 from ..models import CLOSED_STATUSES, Forecast, ForecastProbability, Question, QuestionOption, Score, User
-from .csv_copy import COUNT, NUMBER, TEXT, TIME, Cells, copy_csv
+from .csv_copy import COUNT, NUMBER, TEXT, TIME, Cells, copy_csv, copy_fits
 from .scoreboards import ScoreFilter, scoreboard
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -185,7 +185,7 @@ def _export(session: Session, header: Sequence[str], cells: Cells, finish: Calla
     """Header, then the rows: by COPY on PostgreSQL (unless ``use_copy`` is False), else in Python."""
     yield csv_line(header).encode("utf-8")
     if use_copy is None:
-        use_copy = session.get_bind().dialect.name == "postgresql"
+        use_copy = session.get_bind().dialect.name == "postgresql" and copy_fits(session, cells)
     if use_copy:
         yield from copy_csv(session, cells, finish, CHUNK_BYTES)
     else:
