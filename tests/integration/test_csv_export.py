@@ -6,14 +6,20 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history, utc
 from tracker.db import make_engine, make_read_session_factory, make_session_factory
-from tracker.domain.csv_copy import copy_fits
+from tracker.domain.csv_copy import copy_csv, copy_fits
 from tracker.domain.csv_export import (
-    forecast_cells, format_number, iter_forecasts_csv, iter_scores_csv, neutralise, score_cells,
+    forecast_cells,
+    forecasts_query,
+    format_number,
+    iter_forecasts_csv,
+    iter_scores_csv,
+    neutralise,
+    score_cells,
 )
 from tracker.migrate import upgrade
 from tracker.models import Question, Score
@@ -224,3 +230,15 @@ def test_huge_numbers_are_written_by_python_on_postgresql(pg_awkward):
     assert written == _export(pg_awkward, lambda s: iter_scores_csv(s, use_copy=False))
     assert b",-25000000000000000000000\n" in written
     assert _export(pg_awkward, lambda s: iter_scores_csv(s, use_copy=True)) != written
+
+
+def test_a_download_stopped_half_way_leaves_the_connection_usable(pg_awkward):
+    # A client that goes away closes the generator in the middle of the COPY: psycopg cancels it,
+    # and the rolled-back session's connection serves the next request.
+    with pg_awkward() as session:
+        chunks = copy_csv(session, forecast_cells(), lambda stmt: forecasts_query(stmt, True), chunk_bytes=1)
+        assert next(chunks).count(b"\n") == 1
+        chunks.close()
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Score)) > 0
+        assert b"".join(iter_forecasts_csv(session)).count(b"\n") > 20

@@ -132,7 +132,7 @@ def score_cells() -> Cells:
     ]
 
 
-def _scores_query(stmt: Select, user: User | None = None) -> Select:
+def scores_query(stmt: Select, user: User | None = None) -> Select:
     """Stored scores of resolved questions, by question slug then forecaster."""
     stmt = (
         stmt.join(Question, Question.id == Score.question_id)
@@ -151,7 +151,7 @@ def forecast_cells() -> Cells:
     ]
 
 
-def _forecasts_query(stmt: Select, include_open: bool) -> Select:
+def forecasts_query(stmt: Select, include_open: bool) -> Select:
     """One row per forecast and option, by question slug, time, forecaster, forecast, option order.
 
     Forecasts on questions still open (or not yet open) are left out unless ``include_open``:
@@ -209,13 +209,13 @@ def iter_scoreboard_csv(session: Session, filters: ScoreFilter | None = None) ->
 def iter_scores_csv(session: Session, *, use_copy: bool | None = None) -> Iterator[bytes]:
     """Stored per-question scores of resolved, non-annulled questions: one line per forecaster and
     question. ``use_copy``: None for COPY on PostgreSQL only; False for the Python writer anywhere."""
-    return _export(session, SCORE_COLUMNS, score_cells(), _scores_query, use_copy)
+    return _export(session, SCORE_COLUMNS, score_cells(), scores_query, use_copy)
 
 
 def score_rows(session: Session, user: User | None = None) -> Iterator[Any]:
     """The rows of scores.csv (of ``user`` only, when given), by question slug and forecaster, with
     the attributes named as :data:`SCORE_COLUMNS` (``slug``, ``username`` for the first two)."""
-    stmt = _scores_query(select(*(column for _kind, column in score_cells())), user)
+    stmt = scores_query(select(*(column for _kind, column in score_cells())), user)
     yield from session.execute(stmt.execution_options(yield_per=YIELD_PER))
 
 
@@ -225,4 +225,4 @@ def iter_forecasts_csv(session: Session, include_open: bool = False, *,
     (forecasts on open and draft questions only with ``include_open``). ``use_copy`` as for
     :func:`iter_scores_csv`."""
     return _export(session, FORECAST_COLUMNS, forecast_cells(),
-                   lambda stmt: _forecasts_query(stmt, include_open), use_copy)
+                   lambda stmt: forecasts_query(stmt, include_open), use_copy)
