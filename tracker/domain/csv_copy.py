@@ -80,14 +80,16 @@ def sql_cell(kind: str, column: Any) -> Any:
         stamped = func.to_char(func.timezone("UTC", column), _ISO_FORMAT)
         return func.replace(stamped, ".000000Z", "Z")
     if kind == NUMBER:
+        magnitude = func.abs(column)
         return case(
+            # The common case first. (NaN compares above every number, so it is not one of these.)
+            # The bounds keep a margin inside float8out's plain-decimal range [1e-4, 1e15).
+            (and_(magnitude >= 1e-3, magnitude < 1e14), cast(column, Text)),
             (column == _float("NaN"), None),
             (column == _float("Infinity"), "inf"),
             (column == _float("-Infinity"), "-inf"),
             (column == 0, "0"),
-            # Margins around float8out's exponent range; numeric writes any value exactly anyway.
-            (or_(func.abs(column) < 1e-3, func.abs(column) >= 1e14), cast(cast(cast(column, Text), Numeric), Text)),
-            else_=cast(column, Text),
+            else_=cast(cast(cast(column, Text), Numeric), Text),  # numeric writes the digits out in full
         )
     raise ValueError(f"unknown cell kind {kind!r}")
 
