@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Runner
-from tests.factories import make_question
+from tests.factories import add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history, utc
 from tracker.config import Settings
 from tracker.db import make_engine, make_session_factory
 from tracker.migrate import upgrade
-from tracker.models import Forecast, ForecastProbability, Score, User
+from tracker.models import Forecast, ForecastProbability, Question, Score, User
 
 HEADER = "question,forecaster,forecast_at,option,probability,rationale\n"
 
@@ -197,3 +197,26 @@ def test_formula_quote_is_undone_on_import(runner, sessions, questions_only, tmp
     assert runner.invoke(["import", "forecasts", str(path)]).exit_code == 0
     with sessions() as session:
         assert session.scalar(select(Forecast.rationale)) == "=1+1"
+
+
+def test_round_trip_keeps_a_lone_carriage_return(runner, history, second_database, sessions, tmp_path, clock):
+    # A rationale with a CR not followed by LF used to be written unquoted, and the import then
+    # read it as a line end and refused the file.
+    with sessions() as session:
+        q = session.scalar(select(Question).where(Question.slug == "q1-four-days"))
+        add_forecast(session, q, make_user(session, "carl"), 0.6, utc(2017, 3, 2, 7), rationale="before\rafter")
+        session.commit()
+    exported = tmp_path / "forecasts.csv"
+    assert runner.invoke(["export", "forecasts", "-o", str(exported)]).exit_code == 0
+    assert b',"before\rafter"\n' in exported.read_bytes()
+
+    sessions2, runner2 = second_database
+    with sessions2() as session:
+        build_history(session, clock, with_forecasts=False)
+        session.commit()
+    result = runner2.invoke(["import", "forecasts", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert "6 forecasts added" in result.output
+    assert runner2.invoke(["export", "forecasts"]).stdout_bytes == exported.read_bytes()
+    with sessions2() as session:
+        assert session.scalar(select(Forecast.rationale).join(User).where(User.username == "carl")) == "before\rafter"

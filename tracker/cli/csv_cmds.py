@@ -23,19 +23,19 @@ _output = click.option("-o", "--output", type=click.Path(dir_okay=False, path_ty
                        help="Write to this file instead of standard output.")
 
 
-def _write(lines: Iterable[str], output: Path | None) -> None:
-    """Stream encoded lines to a file (binary, so no newline translation) or to stdout."""
+def _write(chunks: Iterable[bytes], output: Path | None) -> None:
+    """Stream the export's bytes to a file (binary, so no newline translation) or to stdout."""
     if output is None:
         sys.stdout.flush()
-        _copy(lines, sys.stdout.buffer)  # bytes, so no newline translation on any platform
+        _copy(chunks, sys.stdout.buffer)  # bytes, so no newline translation on any platform
         return
     with output.open("wb") as fh:
-        _copy(lines, fh)
+        _copy(chunks, fh)
 
 
-def _copy(lines: Iterable[str], fh: BinaryIO) -> None:
-    for line in lines:
-        fh.write(line.encode("utf-8"))
+def _copy(chunks: Iterable[bytes], fh: BinaryIO) -> None:
+    for chunk in chunks:
+        fh.write(chunk)
     fh.flush()
 
 

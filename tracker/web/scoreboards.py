@@ -127,17 +127,16 @@ def profile(username: str):
 
 # --- CSV downloads ----------------------------------------------------------------------------
 
-def _csv_response(make_lines, filename: str) -> Response:
-    """Stream CSV lines from a session of its own, opened and closed inside the generator (the
-    request's session is committed and closed before a streamed body is sent)."""
+def _csv_response(make_chunks, filename: str) -> Response:
+    """Stream CSV chunks (bytes) from a session of its own, opened and closed inside the generator
+    (the request's session is committed and closed before a streamed body is sent)."""
 
     def generate() -> Iterator[bytes]:
         # A reader: on SQLite a deferred transaction (a WAL snapshot), so a slow download never
-        # holds a lock that forecasts wait for.
+        # holds a lock that forecasts wait for; on PostgreSQL one COPY statement, one snapshot.
         session = state().read_sessions()
         try:
-            for line in make_lines(session):
-                yield line.encode("utf-8")
+            yield from make_chunks(session)
         finally:
             session.rollback()
             session.close()
