@@ -174,7 +174,7 @@ def pg_awkward(fresh_pg_url, clock):
                               first_forecast_at=times[i % len(times)] if i % 5 else None,
                               last_forecast_at=times[(i + 1) % len(times)], active_days=i, brier=value,
                               relative_brier=-value if value is not None else None, log_score=value,
-                              coverage=value, baseline=value, calibration=None, computed_at=NOW))
+                              coverage=value, baseline=value, computed_at=NOW))
         session.commit()
     yield factory
     engine.dispose()
