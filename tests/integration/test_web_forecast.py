@@ -36,7 +36,7 @@ def count(sessions) -> int:
 
 def test_binary_forecast_then_update(client, scene, sessions, clock):
     response = client.post("/q/bin", data={"p0": "70", "rationale": "  base rate  "})
-    assert response.status_code == 302 and response.location.endswith("/q/bin#history")
+    assert response.status_code == 303 and response.location.endswith("/q/bin#history")
     clock.advance(hours=5)
     client.post("/q/bin", data={"p0": "55"})
     rows = stored(sessions)
@@ -79,7 +79,7 @@ def test_bad_binary_numbers_are_refused_next_to_the_field(client, scene, session
 
 
 def test_percent_sign_and_comma_are_understood(client, scene, sessions):
-    assert client.post("/q/bin", data={"p0": "62,5 %"}).status_code == 302
+    assert client.post("/q/bin", data={"p0": "62,5 %"}).status_code == 303
     assert stored(sessions)[0][2] == pytest.approx([0.375, 0.625])
 
 
@@ -88,7 +88,7 @@ def test_bounds_come_from_settings(client, scene, sessions, settings):
     response = client.post("/q/bin", data={"p0": "3"})
     assert response.status_code == 400
     assert "3% is outside the allowed range 5%–95%." in response.get_data(as_text=True)
-    assert client.post("/q/bin", data={"p0": "5"}).status_code == 302
+    assert client.post("/q/bin", data={"p0": "5"}).status_code == 303
     assert count(sessions) == 3
 
 
@@ -101,7 +101,7 @@ def test_multiple_choice_total_must_be_100(client, scene, sessions):
     over = client.post("/q/mc", data={"p0": "50", "p1": "30", "p2": "30"}).get_data(as_text=True)
     assert "The percentages add up to 110%; they must add up to 100%." in over
     assert count(sessions) == 0
-    assert client.post("/q/mc", data={"p0": "33.3", "p1": "33.3", "p2": "33.4"}).status_code == 302
+    assert client.post("/q/mc", data={"p0": "33.3", "p1": "33.3", "p2": "33.4"}).status_code == 303
     assert stored(sessions)[0][2] == pytest.approx([0.333, 0.333, 0.334])
 
 
@@ -168,4 +168,4 @@ def test_csrf_is_enforced_on_the_forecast_form(csrf_app, db_session):
     refused = client.post("/q/bin", data={"p0": "70"})
     assert refused.status_code == 400 and count(sessions) == 0
     accepted = client.post("/q/bin", data={"p0": "70", "csrf_token": token("/q/bin")})
-    assert accepted.status_code == 302 and count(sessions) == 3
+    assert accepted.status_code == 303 and count(sessions) == 3

@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, cast, delete, func, insert, select, text
+from sqlalchemy import JSON, Date, Integer, Text, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from .. import scoring
-from ..models import CrowdDay, Forecast, ForecastProbability, Question, QuestionCrowd, QuestionOption, StandingForecast
+from ..models import (
+    CrowdDay,
+    Forecast,
+    ForecastProbability,
+    Question,
+    QuestionCrowd,
+    QuestionOption,
+    StandingForecast,
+    UTCDateTime,
+)
 
 #: Class id of the transaction advisory locks that serialise crowd updates of one question (PostgreSQL).
 LOCK_CLASS = 1414
@@ -125,13 +138,61 @@ def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
     return row
 
 
-def _upsert(session: Session, model: type, values: dict, keys: list[str]) -> None:
+def _upsert_statement(dialect: str, model: type, values: dict, keys: list[str]):
     """INSERT ... ON CONFLICT (keys) DO UPDATE: one round trip whether the row exists or not."""
-    dialect = session.get_bind().dialect.name
     make = postgresql_insert if dialect == "postgresql" else sqlite_insert
     stmt = make(model).values(**values)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys}))
+    return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys})
+
+
+@dataclass(frozen=True)
+class _UpkeepStatements:
+    """The statements of :func:`record_forecast` for one dialect, built once with bind parameters
+    (building them per submission cost more CPU than running them)."""
+
+    standing: Any  # upsert this forecaster's standing row (None on PostgreSQL: part of ``state``)
+    state: Any  # the crowd row's state, the previous forecast id, the other forecasters' rows
+    today: Any  # upsert today's crowd (None on PostgreSQL: part of ``crowd``)
+    crowd: Any  # the question's crowd row
+
+
+@lru_cache(maxsize=2)
+def _upkeep_statements(dialect: str) -> _UpkeepStatements:
+    qid, uid, fid = bindparam("qid", type_=Integer), bindparam("uid", type_=Integer), bindparam("fid", type_=Integer)
+    at, probs = bindparam("at", type_=UTCDateTime()), bindparam("probs", type_=JSON())
+    standing = _upsert_statement(dialect, StandingForecast, {
+        "question_id": qid, "user_id": uid, "forecast_id": fid, "created_at": at, "probabilities": probs,
+    }, ["question_id", "user_id"])
+    previous = select(func.max(Forecast.id)).where(Forecast.question_id == qid, Forecast.id < fid).scalar_subquery()
+    # The other forecasters' rows as one JSON text: a JSON decode per row costs more than the median.
+    concat = func.string_agg if dialect == "postgresql" else func.group_concat
+    others = (select(concat(cast(StandingForecast.probabilities, Text), ","))
+              .where(StandingForecast.question_id == qid, StandingForecast.user_id != uid).scalar_subquery())
+    row = QuestionCrowd.__table__
+    state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
+    today = _upsert_statement(dialect, CrowdDay, {
+        "question_id": qid, "day": bindparam("day", type_=Date), "probabilities": bindparam("crowd", type_=JSON()),
+        "forecasters": bindparam("n", type_=Integer),
+    }, ["question_id", "day"])
+    crowd = (update(row).where(row.c.question_id == qid)
+             .values(last_forecast_id=fid, last_forecast_at=at, forecasts=row.c.forecasts + 1,
+                     forecasters=bindparam("n", type_=Integer), probabilities=bindparam("crowd", type_=JSON())))
+    if dialect == "postgresql":
+        # A data-modifying WITH runs whether or not the statement reads it. The SELECT's snapshot
+        # does not see the upsert, which is why it reads the *other* forecasters' rows.
+        return _UpkeepStatements(None, state.add_cte(standing.cte("standing_upsert")), None,
+                                 crowd.add_cte(today.cte("crowd_day_upsert")))
+    return _UpkeepStatements(standing, state, today, crowd)
+
+
+def _expire_cached(session: Session, question_id: int, user_id: int, day: date) -> None:
+    """Forget this session's copies of the rows a submission rewrote with Core statements (a
+    dictionary look-up each, no SQL), so a later read in the same session sees the new values."""
+    for model, key in ((QuestionCrowd, (question_id,)), (StandingForecast, (question_id, user_id)),
+                       (CrowdDay, (question_id, day))):
+        cached = session.identity_map.get(identity_key(model, key))
+        if cached is not None:
+            session.expire(cached)
 
 
 def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float]) -> None:
@@ -139,31 +200,30 @@ def record_forecast(session: Session, question: Question, forecast: Forecast, pr
 
     Call after :func:`lock_question` was taken before the forecast's insert, so concurrent
     submissions on one question take turns and each sees the other's standing row.
+
+    Two round trips on PostgreSQL (four on SQLite, which has no data-modifying WITH): the
+    forecaster's standing row written together with reading the crowd row's state and the other
+    forecasters' standing rows (one per forecaster, never the history); then today's crowd row
+    written together with the question's crowd row. The median itself is the scoring engine's.
     """
-    previous = (select(func.max(Forecast.id))
-                .where(Forecast.question_id == question.id, Forecast.id < forecast.id).scalar_subquery())
-    found = session.execute(select(QuestionCrowd, previous).where(QuestionCrowd.question_id == question.id)
-                            .execution_options(populate_existing=True)).first()
-    row = found[0] if found is not None else None
+    statements = _upkeep_statements(session.get_bind().dialect.name)
+    params = {"qid": question.id, "uid": forecast.user_id, "fid": forecast.id, "at": forecast.created_at,
+              "probs": probabilities}
+    if statements.standing is not None:
+        session.execute(statements.standing, params)
+    found = session.execute(statements.state, params).first()
     # Incremental only when the rows reflect every earlier forecast and time moves forward.
-    if (found is None or row is None or row.last_forecast_id != (found[1] or 0)
-            or (row.last_forecast_at is not None and row.last_forecast_at > forecast.created_at)):
+    if found is None or found[0] != (found[2] or 0) or (found[1] is not None and found[1] > forecast.created_at):
         rebuild_crowd(session, question)
         return
-    _upsert(session, StandingForecast, {"question_id": question.id, "user_id": forecast.user_id,
-                                        "forecast_id": forecast.id, "created_at": forecast.created_at,
-                                        "probabilities": probabilities}, ["question_id", "user_id"])
-    # The rows as JSON text parsed in one call: a JSON decode per row costs more than the median.
-    texts = session.scalars(select(cast(StandingForecast.probabilities, Text))
-                            .where(StandingForecast.question_id == question.id)).all()
-    matrix = json.loads("[" + ",".join(texts) + "]")
-    crowd = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
-    _upsert(session, CrowdDay, {"question_id": question.id, "day": _day(forecast.created_at),
-                                "probabilities": crowd, "forecasters": len(matrix)}, ["question_id", "day"])
-    row.last_forecast_id, row.last_forecast_at = forecast.id, forecast.created_at
-    row.forecasts += 1
-    row.forecasters, row.probabilities = len(matrix), crowd
-    session.flush()
+    matrix = json.loads("[" + (found[3] or "") + "]")
+    matrix.append(probabilities)
+    params["crowd"] = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
+    params["n"], params["day"] = len(matrix), _day(forecast.created_at)
+    if statements.today is not None:
+        session.execute(statements.today, params)
+    session.execute(statements.crowd, params)
+    _expire_cached(session, question.id, forecast.user_id, params["day"])
 
 
 def refresh_stale(session: Session, questions: Sequence[Question]) -> dict[int, QuestionCrowd]:
