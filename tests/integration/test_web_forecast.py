@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import AuthActions
 from tests.factories import NOW, make_question, make_user
-from tracker.models import Forecast, ForecastProbability
+from tracker.models import Forecast, ForecastProbability, QuestionCrowd
 
 
 @pytest.fixture
@@ -169,3 +169,54 @@ def test_csrf_is_enforced_on_the_forecast_form(csrf_app, db_session):
     assert refused.status_code == 400 and count(sessions) == 0
     accepted = client.post("/q/bin", data={"p0": "70", "csrf_token": token("/q/bin")})
     assert accepted.status_code == 303 and count(sessions) == 3
+
+
+#: SQL statements one forecast through the form may take once the question's crowd rows exist:
+#: on PostgreSQL the account, the question with its options, then three statements that take the
+#: question's lock and append the forecast, write the standing row and read the crowd's state,
+#: and write the crowd. SQLite has no data-modifying WITH, so some of these are two statements
+#: (and it begins with BEGIN IMMEDIATE).
+MAX_SUBMIT_STATEMENTS = {"postgresql": 5, "sqlite": 9}
+
+
+def test_a_forecast_takes_a_fixed_small_number_of_statements(app, client, scene, db_session, clock):
+    """Issue 14: a submission's cost does not grow with the question's forecasters, and a change
+    that adds queries to the path (a lazy load, a savepoint, a per-row read) fails here."""
+    from sqlalchemy import event
+
+    engine = app.extensions["tracker"].engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def others(start, n):
+        users = [make_user(db_session, f"other{i}") for i in range(start, start + n)]
+        db_session.commit()
+        for user in users:
+            other = app.test_client()
+            AuthActions(other).login(user.username)
+            assert other.post("/q/bin", data={"p0": "40"}).status_code == 303
+
+    def submit(p):
+        clock.advance(seconds=1)
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = client.post("/q/bin", data={"p0": p})
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 303 and response.location.endswith("/q/bin#history")
+        return len(statements)
+
+    others(0, 2)
+    submit("60")  # alice's first forecast
+    few = submit("61")
+    others(2, 20)
+    many = submit("62")
+    limit = MAX_SUBMIT_STATEMENTS[engine.dialect.name]
+    assert few == many, statements
+    assert many <= limit, "\n".join(statements)
+    db_session.rollback()  # the crowd the submissions kept: the median of every standing forecast
+    row = db_session.get(QuestionCrowd, scene["bin"].id, populate_existing=True)
+    assert row.forecasters == 23 and row.probabilities[0] == pytest.approx(0.40)
