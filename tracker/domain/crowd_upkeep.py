@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Date, Integer, Text, bindparam, cast, delete, func, insert, select, text, update
+from sqlalchemy import JSON, Date, Float, Integer, Text, bindparam, cast, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -174,7 +175,8 @@ def _upkeep_statements(dialect: str) -> _UpkeepStatements:
         "question_id": qid, "day": bindparam("day", type_=Date), "probabilities": bindparam("crowd", type_=JSON()),
         "forecasters": bindparam("n", type_=Integer),
     }, ["question_id", "day"])
-    crowd = (update(row).where(row.c.question_id == qid)
+    # Guarded by the state it was computed from: 0 rows means that state was stale.
+    crowd = (update(row).where(row.c.question_id == qid, row.c.last_forecast_id == bindparam("expected", type_=Integer))
              .values(last_forecast_id=fid, last_forecast_at=at, forecasts=row.c.forecasts + 1,
                      forecasters=bindparam("n", type_=Integer), probabilities=bindparam("crowd", type_=JSON())))
     if dialect == "postgresql":
@@ -195,35 +197,95 @@ def _expire_cached(session: Session, question_id: int, user_id: int, day: date) 
             session.expire(cached)
 
 
-def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float]) -> None:
+def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float],
+                    state: Sequence | None = None) -> None:
     """Bring the crowd rows up to date with ``forecast`` just added (in the same transaction).
 
     Call after :func:`lock_question` was taken before the forecast's insert, so concurrent
     submissions on one question take turns and each sees the other's standing row.
 
-    Two round trips on PostgreSQL (four on SQLite, which has no data-modifying WITH): the
-    forecaster's standing row written together with reading the crowd row's state and the other
-    forecasters' standing rows (one per forecaster, never the history); then today's crowd row
-    written together with the question's crowd row. The median itself is the scoring engine's.
+    ``state`` is what :func:`append_forecast_postgresql` read (this forecaster's standing row
+    already written); otherwise this writes the standing row and reads the crowd row's state, the
+    previous forecast id and the other forecasters' standing rows (one per forecaster, never the
+    history) in one statement on PostgreSQL. Then today's crowd row and the question's crowd row
+    are written in one more statement (two on SQLite, which has no data-modifying WITH). The
+    median itself is the scoring engine's.
     """
     statements = _upkeep_statements(session.get_bind().dialect.name)
     params = {"qid": question.id, "uid": forecast.user_id, "fid": forecast.id, "at": forecast.created_at,
               "probs": probabilities}
-    if statements.standing is not None:
-        session.execute(statements.standing, params)
-    found = session.execute(statements.state, params).first()
+    found = state
+    if found is None:
+        if statements.standing is not None:
+            session.execute(statements.standing, params)
+        found = session.execute(statements.state, params).first()
     # Incremental only when the rows reflect every earlier forecast and time moves forward.
-    if found is None or found[0] != (found[2] or 0) or (found[1] is not None and found[1] > forecast.created_at):
+    if found is None or found[0] is None or found[0] != (found[2] or 0) or (
+            found[1] is not None and found[1] > forecast.created_at):
         rebuild_crowd(session, question)
         return
     matrix = json.loads("[" + (found[3] or "") + "]")
     matrix.append(probabilities)
     params["crowd"] = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
-    params["n"], params["day"] = len(matrix), _day(forecast.created_at)
+    params["n"], params["day"], params["expected"] = len(matrix), _day(forecast.created_at), found[0]
     if statements.today is not None:
         session.execute(statements.today, params)
-    session.execute(statements.crowd, params)
+    updated = session.execute(statements.crowd, params).rowcount
     _expire_cached(session, question.id, forecast.user_id, params["day"])
+    if updated != 1:
+        # ``state`` was read before the lock was granted and another submission committed in
+        # between: read again (now after the lock) and redo; rows written so far are rewritten.
+        if state is not None:
+            record_forecast(session, question, forecast, probabilities)
+        else:
+            rebuild_crowd(session, question)
+
+
+# PostgreSQL, in one round trip: the question's lock; the forecast, drawn from the lock's row so
+# its id is taken after the lock is granted (ids on one question grow in lock order); its
+# probability rows; the forecaster's standing row; and the state :func:`record_forecast` needs.
+# The statement's snapshot is taken before the lock is granted, so that state may miss a
+# submission that committed meanwhile: record_forecast's guarded update notices and reads again.
+_APPEND_POSTGRESQL = text("""
+WITH question_lock AS (SELECT pg_advisory_xact_lock(:lock_class, :question_id)),
+new_forecast AS (
+    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
+    SELECT :question_id, :user_id, :created_at, :rationale FROM question_lock
+    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
+    RETURNING id
+),
+new_probabilities AS (
+    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
+    SELECT new_forecast.id, given.option_id, given.probability
+    FROM new_forecast, unnest(:option_ids, :probabilities) AS given (option_id, probability)
+),
+standing AS (
+    INSERT INTO standing_forecasts (question_id, user_id, forecast_id, created_at, probabilities)
+    SELECT :question_id, :user_id, new_forecast.id, :created_at, CAST(:standing AS json) FROM new_forecast
+    ON CONFLICT (question_id, user_id) DO UPDATE SET forecast_id = excluded.forecast_id,
+        created_at = excluded.created_at, probabilities = excluded.probabilities
+)
+SELECT new_forecast.id, crowd.last_forecast_id, crowd.last_forecast_at,
+    (SELECT max(f.id) FROM forecasts AS f WHERE f.question_id = :question_id AND f.id < new_forecast.id),
+    (SELECT string_agg(CAST(s.probabilities AS text), ',') FROM standing_forecasts AS s
+     WHERE s.question_id = :question_id AND s.user_id <> :user_id)
+FROM new_forecast LEFT JOIN question_crowds AS crowd ON crowd.question_id = :question_id
+""").bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("option_ids", type_=ARRAY(Integer)),
+                bindparam("probabilities", type_=ARRAY(Float)), bindparam("standing", type_=JSON()))
+
+
+def append_forecast_postgresql(session: Session, values: dict, option_ids: list[int],
+                               probabilities: list[float]) -> tuple[int, Sequence] | None:
+    """Insert a forecast (``values``: question_id, user_id, created_at, rationale) with its
+    probabilities and standing row under the question's lock (PostgreSQL, one statement); its id
+    and the crowd state for :func:`record_forecast`, or None when the forecaster already has a
+    forecast on the question at that very moment (nothing inserted)."""
+    found = session.execute(_APPEND_POSTGRESQL, {
+        **values, "lock_class": LOCK_CLASS, "option_ids": option_ids, "probabilities": probabilities,
+        "standing": probabilities}).first()
+    if found is None:
+        return None
+    return int(found[0]), tuple(found[1:])
 
 
 def refresh_stale(session: Session, questions: Sequence[Question]) -> dict[int, QuestionCrowd]:

@@ -6,12 +6,11 @@ server's clock, and its time is always the server's: a client never supplies ``c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Float, Integer, bindparam, func, insert, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -19,9 +18,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
 from ..clock import Clock
-from ..models import Forecast, ForecastProbability, Question, User, UTCDateTime
+from ..models import Forecast, ForecastProbability, Question, User
 from . import Conflict, DomainError
-from .crowd_upkeep import LOCK_CLASS, lock_question, record_forecast
+from .crowd_upkeep import append_forecast_postgresql, lock_question, record_forecast
 
 MAX_RATIONALE = 5000
 SUM_TOLERANCE = 1e-6
@@ -133,8 +132,9 @@ def submit_forecast(
         )
     # Submissions on one question take turns from the insert on (the question's lock), so each
     # sees the other's standing forecast.
-    forecast = _append(session, question, user, now, rationale, [clean[o.key] for o in question.options])
-    record_forecast(session, question, forecast, [clean[o.key] for o in question.options])
+    ordered = [clean[o.key] for o in question.options]
+    forecast, state = _append(session, question, user, now, rationale, ordered)
+    record_forecast(session, question, forecast, ordered, state)
     return forecast
 
 
@@ -149,52 +149,31 @@ def _insert_forecast(dialect: str):
             .returning(table.c.id))
 
 
-# PostgreSQL: the question's lock, the forecast and its probability rows in one round trip. The
-# forecast's row comes out of the lock's, so its id is drawn after the lock is granted (ids on one
-# question grow in lock order, which the crowd upkeep relies on).
-_APPEND_POSTGRESQL = text("""
-WITH question_lock AS (SELECT pg_advisory_xact_lock(:lock_class, :question_id)),
-new_forecast AS (
-    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
-    SELECT :question_id, :user_id, :created_at, :rationale FROM question_lock
-    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
-    RETURNING id
-),
-new_probabilities AS (
-    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
-    SELECT new_forecast.id, given.option_id, given.probability
-    FROM new_forecast, unnest(:option_ids, :probabilities) AS given (option_id, probability)
-)
-SELECT id FROM new_forecast
-""").bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("option_ids", type_=ARRAY(Integer)),
-                bindparam("probabilities", type_=ARRAY(Float)))
-
-
 def _append(session: Session, question: Question, user: User, now: datetime, rationale: str,
-            probabilities: list[float]) -> Forecast:
-    """Take the question's crowd lock, insert the forecast and its probability rows (one round
-    trip on PostgreSQL) and return it as a persistent object of ``session``, as if flushed.
+            probabilities: list[float]) -> tuple[Forecast, Sequence | None]:
+    """Take the question's crowd lock, insert the forecast and its probability rows and return it
+    as a persistent object of ``session``, as if flushed, with the crowd state read on the way
+    (PostgreSQL: one round trip, see :func:`append_forecast_postgresql`; None elsewhere).
 
     Two submissions by one forecaster in the same microsecond (a double click racing itself)
     share the unique (question, forecaster, time) key: the second inserts nothing and is refused
     as a conflict, with no savepoint needed and the request's transaction still usable.
     """
     values = {"question_id": question.id, "user_id": user.id, "created_at": now, "rationale": rationale}
-    rows = [{"forecast_id": 0, "option_id": o.id, "probability": p}
-            for o, p in zip(question.options, probabilities, strict=True)]
+    option_ids = [o.id for o in question.options]
     dialect = session.get_bind().dialect.name
+    state: Sequence | None = None
     if dialect == "postgresql":
-        forecast_id = session.execute(_APPEND_POSTGRESQL, {
-            **values, "lock_class": LOCK_CLASS, "option_ids": [r["option_id"] for r in rows],
-            "probabilities": probabilities}).scalar()
+        appended = append_forecast_postgresql(session, values, option_ids, probabilities)
+        forecast_id, state = appended if appended is not None else (None, None)
     else:
         lock_question(session, question.id)  # (SQLite serialises writers anyway)
         forecast_id = session.execute(_insert_forecast(dialect), values).scalar()
     if forecast_id is None:
         raise Conflict("A forecast of yours on this question was stored at this same moment; "
                        "nothing else was saved. Reload the page to see it.")
-    for row in rows:
-        row["forecast_id"] = forecast_id
+    rows = [{"forecast_id": forecast_id, "option_id": o, "probability": p}
+            for o, p in zip(option_ids, probabilities, strict=True)]
     if dialect != "postgresql":
         session.execute(insert(ForecastProbability.__table__), rows)  # one multi-row INSERT
     # The same rows as ORM objects, attached without SQL (their primary keys are known), so the
@@ -206,7 +185,7 @@ def _append(session: Session, question: Question, user: User, now: datetime, rat
     set_committed_value(forecast, "probabilities", children)
     make_transient_to_detached(forecast)
     session.add(forecast)
-    return forecast
+    return forecast, state
 
 
 def user_forecasts(session: Session, question: Question, user: User) -> list[Forecast]:
