@@ -14,9 +14,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
+from typing import cast as cast_type
 
 import numpy as np
-from sqlalchemy import JSON, Date, Float, Integer, Text, bindparam, cast, delete, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Date,
+    Float,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -169,7 +186,7 @@ def _upkeep_statements(dialect: str) -> _UpkeepStatements:
     concat = func.string_agg if dialect == "postgresql" else func.group_concat
     others = (select(concat(cast(StandingForecast.probabilities, Text), ","))
               .where(StandingForecast.question_id == qid, StandingForecast.user_id != uid).scalar_subquery())
-    row = QuestionCrowd.__table__
+    row = cast_type(Table, QuestionCrowd.__table__)
     state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
     today = _upsert_statement(dialect, CrowdDay, {
         "question_id": qid, "day": bindparam("day", type_=Date), "probabilities": bindparam("crowd", type_=JSON()),
@@ -227,11 +244,12 @@ def record_forecast(session: Session, question: Question, forecast: Forecast, pr
     matrix = json.loads("[" + (found[3] or "") + "]")
     matrix.append(probabilities)
     params["crowd"] = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
-    params["n"], params["day"], params["expected"] = len(matrix), _day(forecast.created_at), found[0]
+    day = _day(forecast.created_at)
+    params["n"], params["day"], params["expected"] = len(matrix), day, found[0]
     if statements.today is not None:
         session.execute(statements.today, params)
-    updated = session.execute(statements.crowd, params).rowcount
-    _expire_cached(session, question.id, forecast.user_id, params["day"])
+    updated = cast_type(CursorResult, session.execute(statements.crowd, params)).rowcount
+    _expire_cached(session, question.id, forecast.user_id, day)
     if updated != 1:
         # ``state`` was read before the lock was granted and another submission committed in
         # between: read again (now after the lock) and redo; rows written so far are rewritten.

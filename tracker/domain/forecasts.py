@@ -9,8 +9,9 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -142,7 +143,7 @@ def submit_forecast(
 def _insert_forecast(dialect: str):
     """INSERT ... ON CONFLICT (question, forecaster, time) DO NOTHING RETURNING id, built once."""
     make = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    table = Forecast.__table__
+    table = cast(Table, Forecast.__table__)
     return (make(table).values({c: bindparam(c, type_=table.c[c].type) for c in
                                 ("question_id", "user_id", "created_at", "rationale")})
             .on_conflict_do_nothing(index_elements=["question_id", "user_id", "created_at"])
@@ -175,7 +176,7 @@ def _append(session: Session, question: Question, user: User, now: datetime, rat
     rows = [{"forecast_id": forecast_id, "option_id": o, "probability": p}
             for o, p in zip(option_ids, probabilities, strict=True)]
     if dialect != "postgresql":
-        session.execute(insert(ForecastProbability.__table__), rows)  # one multi-row INSERT
+        session.execute(insert(cast(Table, ForecastProbability.__table__)), rows)  # one multi-row INSERT
     # The same rows as ORM objects, attached without SQL (their primary keys are known), so the
     # caller's forecast behaves like one the session loaded.
     forecast = Forecast(id=forecast_id, **values)
