@@ -195,3 +195,47 @@ def test_plot_rendered_once_per_change(crowd_public, client, db_session, monkeyp
     db_session.commit()
     client.get("/q/plot-q")
     assert len(calls) == 4  # a new forecast is a change: drawn again
+
+
+def test_concurrent_submissions_on_one_question_keep_the_crowd_exact(sessions, db_session, clock):
+    """Two forecasters submit on one question at once (real PostgreSQL, two transactions): the
+    second waits for the question's lock inside its first statement, whose snapshot predates the
+    first's commit; the crowd rows must still count both forecasts (equal to a rebuild)."""
+    import threading
+    import time
+
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers before the transaction begins")
+    q = make_question(db_session, "race-q", NOW - 10 * DAY, NOW + 10 * DAY)
+    users = [make_user(db_session, f"r{i}") for i in range(5)]
+    for user, p in zip(users[:3], (0.2, 0.3, 0.4), strict=True):
+        submit_forecast(db_session, clock, q, user, {"yes": p, "no": 1 - p})
+    db_session.commit()
+
+    first, second = sessions(), sessions()
+    q1, q2 = (s.get(type(q), q.id) for s in (first, second))
+    submit_forecast(first, clock, q1, first.get(type(users[3]), users[3].id), {"yes": 0.9, "no": 0.1})
+    errors: list[BaseException] = []
+
+    def late() -> None:
+        try:
+            submit_forecast(second, clock, q2, second.get(type(users[4]), users[4].id), {"yes": 0.8, "no": 0.2})
+            second.commit()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    waiter = threading.Thread(target=late)
+    waiter.start()
+    time.sleep(1.0)  # the second submission is now waiting for the lock the first holds
+    assert waiter.is_alive()
+    first.commit()
+    waiter.join(timeout=30)
+    first.close()
+    second.close()
+    assert not errors, errors
+    db_session.expire_all()
+    row = db_session.get(QuestionCrowd, q.id)
+    assert row.forecasters == 5 and row.probabilities[0] == pytest.approx(0.4)  # median of .2 .3 .4 .8 .9
+    incremental = (row.last_forecast_id, row.forecasts, list(row.probabilities))
+    rebuilt = rebuild_crowd(db_session, q)
+    assert incremental == (rebuilt.last_forecast_id, rebuilt.forecasts, pytest.approx(list(rebuilt.probabilities)))

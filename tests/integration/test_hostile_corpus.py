@@ -143,7 +143,7 @@ def test_hostile_text_through_the_forms(client, auth, db_session, text):
     assert_inert(refused.get_data(as_text=True), "register")
     auth.login("alice")
     saved = client.post("/q/q", data={"p0": "40", "rationale": text})
-    assert saved.status_code == 302
+    assert saved.status_code == 303
     page = client.get("/q/q")
     assert page.status_code == 200
     assert_inert(page.get_data(as_text=True), "question page with the rationale")

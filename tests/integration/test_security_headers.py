@@ -134,7 +134,7 @@ def test_only_ascii_decimals_are_numbers(client, auth, scene, sessions, value):
 @pytest.mark.parametrize(("value", "stored"), [("70", 0.7), ("70,5", 0.705), ("70.5 %", 0.705), (" 12% ", 0.12)])
 def test_ascii_decimals_with_point_comma_and_percent_are_read(client, auth, scene, sessions, value, stored):
     auth.login("bob")
-    assert client.post("/q/open-bin", data={"p0": value}).status_code == 302
+    assert client.post("/q/open-bin", data={"p0": value}).status_code == 303
     with sessions() as s:
         latest = s.scalars(select(Forecast).order_by(Forecast.id.desc())).first()
         assert math.isclose(latest.probabilities[0].probability, stored)
@@ -143,13 +143,13 @@ def test_ascii_decimals_with_point_comma_and_percent_are_read(client, auth, scen
 def test_a_total_within_the_tolerance_is_stored_as_exactly_one(client, auth, scene, sessions, clock):
     auth.login("bob")
     response = client.post("/q/open-mc", data={"p0": "33.333350", "p1": "33.333350", "p2": "33.333350"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     with sessions() as s:
         latest = s.scalars(select(Forecast).order_by(Forecast.id.desc())).first()
         values = [p.probability for p in latest.probabilities]
         assert math.fsum(values) == 1.0 and sum(values) == 1.0
     clock.advance(seconds=1)  # one forecaster's forecasts on a question are unique by time
-    assert client.post("/q/open-mc", data={"p0": "20.00005", "p1": "30", "p2": "50"}).status_code == 302
+    assert client.post("/q/open-mc", data={"p0": "20.00005", "p1": "30", "p2": "50"}).status_code == 303
 
 
 @pytest.mark.parametrize("size", [400_000, 10_000_000])

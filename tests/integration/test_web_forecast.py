@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import AuthActions
 from tests.factories import NOW, make_question, make_user
-from tracker.models import Forecast, ForecastProbability
+from tracker.models import Forecast, ForecastProbability, QuestionCrowd
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def count(sessions) -> int:
 
 def test_binary_forecast_then_update(client, scene, sessions, clock):
     response = client.post("/q/bin", data={"p0": "70", "rationale": "  base rate  "})
-    assert response.status_code == 302 and response.location.endswith("/q/bin#history")
+    assert response.status_code == 303 and response.location.endswith("/q/bin#history")
     clock.advance(hours=5)
     client.post("/q/bin", data={"p0": "55"})
     rows = stored(sessions)
@@ -79,7 +79,7 @@ def test_bad_binary_numbers_are_refused_next_to_the_field(client, scene, session
 
 
 def test_percent_sign_and_comma_are_understood(client, scene, sessions):
-    assert client.post("/q/bin", data={"p0": "62,5 %"}).status_code == 302
+    assert client.post("/q/bin", data={"p0": "62,5 %"}).status_code == 303
     assert stored(sessions)[0][2] == pytest.approx([0.375, 0.625])
 
 
@@ -88,7 +88,7 @@ def test_bounds_come_from_settings(client, scene, sessions, settings):
     response = client.post("/q/bin", data={"p0": "3"})
     assert response.status_code == 400
     assert "3% is outside the allowed range 5%–95%." in response.get_data(as_text=True)
-    assert client.post("/q/bin", data={"p0": "5"}).status_code == 302
+    assert client.post("/q/bin", data={"p0": "5"}).status_code == 303
     assert count(sessions) == 3
 
 
@@ -101,7 +101,7 @@ def test_multiple_choice_total_must_be_100(client, scene, sessions):
     over = client.post("/q/mc", data={"p0": "50", "p1": "30", "p2": "30"}).get_data(as_text=True)
     assert "The percentages add up to 110%; they must add up to 100%." in over
     assert count(sessions) == 0
-    assert client.post("/q/mc", data={"p0": "33.3", "p1": "33.3", "p2": "33.4"}).status_code == 302
+    assert client.post("/q/mc", data={"p0": "33.3", "p1": "33.3", "p2": "33.4"}).status_code == 303
     assert stored(sessions)[0][2] == pytest.approx([0.333, 0.333, 0.334])
 
 
@@ -168,4 +168,55 @@ def test_csrf_is_enforced_on_the_forecast_form(csrf_app, db_session):
     refused = client.post("/q/bin", data={"p0": "70"})
     assert refused.status_code == 400 and count(sessions) == 0
     accepted = client.post("/q/bin", data={"p0": "70", "csrf_token": token("/q/bin")})
-    assert accepted.status_code == 302 and count(sessions) == 3
+    assert accepted.status_code == 303 and count(sessions) == 3
+
+
+#: SQL statements one forecast through the form may take once the question's crowd rows exist.
+#: PostgreSQL: the account, the question with its options, one statement that takes the
+#: question's lock, appends the forecast, writes the standing row and reads the crowd's state,
+#: and one that writes the crowd. SQLite has no data-modifying WITH, so those two are six
+#: statements there (and it begins with BEGIN IMMEDIATE).
+MAX_SUBMIT_STATEMENTS = {"postgresql": 4, "sqlite": 9}
+
+
+def test_a_forecast_takes_a_fixed_small_number_of_statements(app, client, scene, db_session, clock):
+    """Issue 14: a submission's cost does not grow with the question's forecasters, and a change
+    that adds queries to the path (a lazy load, a savepoint, a per-row read) fails here."""
+    from sqlalchemy import event
+
+    engine = app.extensions["tracker"].engine
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def others(start, n):
+        users = [make_user(db_session, f"other{i}") for i in range(start, start + n)]
+        db_session.commit()
+        for user in users:
+            other = app.test_client()
+            AuthActions(other).login(user.username)
+            assert other.post("/q/bin", data={"p0": "40"}).status_code == 303
+
+    def submit(p):
+        clock.advance(seconds=1)
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = client.post("/q/bin", data={"p0": p})
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 303 and response.location.endswith("/q/bin#history")
+        return len(statements)
+
+    others(0, 2)
+    submit("60")  # alice's first forecast
+    few = submit("61")
+    others(2, 20)
+    many = submit("62")
+    limit = MAX_SUBMIT_STATEMENTS[engine.dialect.name]
+    assert few == many, statements
+    assert many <= limit, "\n".join(statements)
+    db_session.rollback()  # the crowd the submissions kept: the median of every standing forecast
+    row = db_session.get(QuestionCrowd, scene["bin"].id, populate_existing=True)
+    assert row.forecasters == 23 and row.probabilities[0] == pytest.approx(0.40)

@@ -159,7 +159,7 @@ def test_fifty_clients_keep_writing(settings, sessions, scene, tmp_path, backgro
     errors = (tmp_path / "gunicorn.log").read_text()
     assert "Traceback" not in errors, errors[-3000:]
     assert [s for s in statuses if s >= 500] == []
-    assert set(statuses) == {302}
+    assert set(statuses) == {303}
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Forecast).where(Forecast.question_id == scene["live"]))
         assert stored == CLIENTS * FORECASTS_EACH

@@ -10,16 +10,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+from typing import cast as cast_type
 
 import numpy as np
-from sqlalchemy import Text, cast, delete, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Date,
+    Float,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from .. import scoring
-from ..models import CrowdDay, Forecast, ForecastProbability, Question, QuestionCrowd, QuestionOption, StandingForecast
+from ..models import (
+    CrowdDay,
+    Forecast,
+    ForecastProbability,
+    Question,
+    QuestionCrowd,
+    QuestionOption,
+    StandingForecast,
+    UTCDateTime,
+)
 
 #: Class id of the transaction advisory locks that serialise crowd updates of one question (PostgreSQL).
 LOCK_CLASS = 1414
@@ -125,45 +156,154 @@ def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
     return row
 
 
-def _upsert(session: Session, model: type, values: dict, keys: list[str]) -> None:
+def _upsert_statement(dialect: str, model: type, values: dict, keys: list[str]):
     """INSERT ... ON CONFLICT (keys) DO UPDATE: one round trip whether the row exists or not."""
-    dialect = session.get_bind().dialect.name
     make = postgresql_insert if dialect == "postgresql" else sqlite_insert
     stmt = make(model).values(**values)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys}))
+    return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys})
 
 
-def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float]) -> None:
+@dataclass(frozen=True)
+class _UpkeepStatements:
+    """The statements of :func:`record_forecast` for one dialect, built once with bind parameters
+    (building them per submission cost more CPU than running them)."""
+
+    standing: Any  # upsert this forecaster's standing row (None on PostgreSQL: part of ``state``)
+    state: Any  # the crowd row's state, the previous forecast id, the other forecasters' rows
+    today: Any  # upsert today's crowd (None on PostgreSQL: part of ``crowd``)
+    crowd: Any  # the question's crowd row
+
+
+@lru_cache(maxsize=2)
+def _upkeep_statements(dialect: str) -> _UpkeepStatements:
+    qid, uid, fid = bindparam("qid", type_=Integer), bindparam("uid", type_=Integer), bindparam("fid", type_=Integer)
+    at, probs = bindparam("at", type_=UTCDateTime()), bindparam("probs", type_=JSON())
+    standing = _upsert_statement(dialect, StandingForecast, {
+        "question_id": qid, "user_id": uid, "forecast_id": fid, "created_at": at, "probabilities": probs,
+    }, ["question_id", "user_id"])
+    previous = select(func.max(Forecast.id)).where(Forecast.question_id == qid, Forecast.id < fid).scalar_subquery()
+    # The other forecasters' rows as one JSON text: a JSON decode per row costs more than the median.
+    concat = func.string_agg if dialect == "postgresql" else func.group_concat
+    others = (select(concat(cast(StandingForecast.probabilities, Text), ","))
+              .where(StandingForecast.question_id == qid, StandingForecast.user_id != uid).scalar_subquery())
+    row = cast_type(Table, QuestionCrowd.__table__)
+    state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
+    today = _upsert_statement(dialect, CrowdDay, {
+        "question_id": qid, "day": bindparam("day", type_=Date), "probabilities": bindparam("crowd", type_=JSON()),
+        "forecasters": bindparam("n", type_=Integer),
+    }, ["question_id", "day"])
+    # Guarded by the state it was computed from: 0 rows means that state was stale.
+    crowd = (update(row).where(row.c.question_id == qid, row.c.last_forecast_id == bindparam("expected", type_=Integer))
+             .values(last_forecast_id=fid, last_forecast_at=at, forecasts=row.c.forecasts + 1,
+                     forecasters=bindparam("n", type_=Integer), probabilities=bindparam("crowd", type_=JSON())))
+    if dialect == "postgresql":
+        # A data-modifying WITH runs whether or not the statement reads it. The SELECT's snapshot
+        # does not see the upsert, which is why it reads the *other* forecasters' rows.
+        return _UpkeepStatements(None, state.add_cte(standing.cte("standing_upsert")), None,
+                                 crowd.add_cte(today.cte("crowd_day_upsert")))
+    return _UpkeepStatements(standing, state, today, crowd)
+
+
+def _expire_cached(session: Session, question_id: int, user_id: int, day: date) -> None:
+    """Forget this session's copies of the rows a submission rewrote with Core statements (a
+    dictionary look-up each, no SQL), so a later read in the same session sees the new values."""
+    for model, key in ((QuestionCrowd, (question_id,)), (StandingForecast, (question_id, user_id)),
+                       (CrowdDay, (question_id, day))):
+        cached = session.identity_map.get(identity_key(model, key))
+        if cached is not None:
+            session.expire(cached)
+
+
+def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float],
+                    state: Sequence | None = None) -> None:
     """Bring the crowd rows up to date with ``forecast`` just added (in the same transaction).
 
     Call after :func:`lock_question` was taken before the forecast's insert, so concurrent
     submissions on one question take turns and each sees the other's standing row.
+
+    ``state`` is what :func:`append_forecast_postgresql` read (this forecaster's standing row
+    already written); otherwise this writes the standing row and reads the crowd row's state, the
+    previous forecast id and the other forecasters' standing rows (one per forecaster, never the
+    history) in one statement on PostgreSQL. Then today's crowd row and the question's crowd row
+    are written in one more statement (two on SQLite, which has no data-modifying WITH). The
+    median itself is the scoring engine's.
     """
-    previous = (select(func.max(Forecast.id))
-                .where(Forecast.question_id == question.id, Forecast.id < forecast.id).scalar_subquery())
-    found = session.execute(select(QuestionCrowd, previous).where(QuestionCrowd.question_id == question.id)
-                            .execution_options(populate_existing=True)).first()
-    row = found[0] if found is not None else None
+    statements = _upkeep_statements(session.get_bind().dialect.name)
+    params = {"qid": question.id, "uid": forecast.user_id, "fid": forecast.id, "at": forecast.created_at,
+              "probs": probabilities}
+    found = state
+    if found is None:
+        if statements.standing is not None:
+            session.execute(statements.standing, params)
+        found = session.execute(statements.state, params).first()
     # Incremental only when the rows reflect every earlier forecast and time moves forward.
-    if (found is None or row is None or row.last_forecast_id != (found[1] or 0)
-            or (row.last_forecast_at is not None and row.last_forecast_at > forecast.created_at)):
+    if found is None or found[0] is None or found[0] != (found[2] or 0) or (
+            found[1] is not None and found[1] > forecast.created_at):
         rebuild_crowd(session, question)
         return
-    _upsert(session, StandingForecast, {"question_id": question.id, "user_id": forecast.user_id,
-                                        "forecast_id": forecast.id, "created_at": forecast.created_at,
-                                        "probabilities": probabilities}, ["question_id", "user_id"])
-    # The rows as JSON text parsed in one call: a JSON decode per row costs more than the median.
-    texts = session.scalars(select(cast(StandingForecast.probabilities, Text))
-                            .where(StandingForecast.question_id == question.id)).all()
-    matrix = json.loads("[" + ",".join(texts) + "]")
-    crowd = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
-    _upsert(session, CrowdDay, {"question_id": question.id, "day": _day(forecast.created_at),
-                                "probabilities": crowd, "forecasters": len(matrix)}, ["question_id", "day"])
-    row.last_forecast_id, row.last_forecast_at = forecast.id, forecast.created_at
-    row.forecasts += 1
-    row.forecasters, row.probabilities = len(matrix), crowd
-    session.flush()
+    matrix = json.loads("[" + (found[3] or "") + "]")
+    matrix.append(probabilities)
+    params["crowd"] = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
+    day = _day(forecast.created_at)
+    params["n"], params["day"], params["expected"] = len(matrix), day, found[0]
+    if statements.today is not None:
+        session.execute(statements.today, params)
+    updated = cast_type(CursorResult, session.execute(statements.crowd, params)).rowcount
+    _expire_cached(session, question.id, forecast.user_id, day)
+    if updated != 1:
+        # ``state`` was read before the lock was granted and another submission committed in
+        # between: read again (now after the lock) and redo; rows written so far are rewritten.
+        if state is not None:
+            record_forecast(session, question, forecast, probabilities)
+        else:
+            rebuild_crowd(session, question)
+
+
+# PostgreSQL, in one round trip: the question's lock; the forecast, drawn from the lock's row so
+# its id is taken after the lock is granted (ids on one question grow in lock order); its
+# probability rows; the forecaster's standing row; and the state :func:`record_forecast` needs.
+# The statement's snapshot is taken before the lock is granted, so that state may miss a
+# submission that committed meanwhile: record_forecast's guarded update notices and reads again.
+_APPEND_POSTGRESQL = text("""
+WITH question_lock AS (SELECT pg_advisory_xact_lock(:lock_class, :question_id)),
+new_forecast AS (
+    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
+    SELECT :question_id, :user_id, :created_at, :rationale FROM question_lock
+    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
+    RETURNING id
+),
+new_probabilities AS (
+    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
+    SELECT new_forecast.id, given.option_id, given.probability
+    FROM new_forecast, unnest(:option_ids, :probabilities) AS given (option_id, probability)
+),
+standing AS (
+    INSERT INTO standing_forecasts (question_id, user_id, forecast_id, created_at, probabilities)
+    SELECT :question_id, :user_id, new_forecast.id, :created_at, CAST(:standing AS json) FROM new_forecast
+    ON CONFLICT (question_id, user_id) DO UPDATE SET forecast_id = excluded.forecast_id,
+        created_at = excluded.created_at, probabilities = excluded.probabilities
+)
+SELECT new_forecast.id, crowd.last_forecast_id, crowd.last_forecast_at,
+    (SELECT max(f.id) FROM forecasts AS f WHERE f.question_id = :question_id AND f.id < new_forecast.id),
+    (SELECT string_agg(CAST(s.probabilities AS text), ',') FROM standing_forecasts AS s
+     WHERE s.question_id = :question_id AND s.user_id <> :user_id)
+FROM new_forecast LEFT JOIN question_crowds AS crowd ON crowd.question_id = :question_id
+""").bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("option_ids", type_=ARRAY(Integer)),
+                bindparam("probabilities", type_=ARRAY(Float)), bindparam("standing", type_=JSON()))
+
+
+def append_forecast_postgresql(session: Session, values: dict, option_ids: list[int],
+                               probabilities: list[float]) -> tuple[int, Sequence] | None:
+    """Insert a forecast (``values``: question_id, user_id, created_at, rationale) with its
+    probabilities and standing row under the question's lock (PostgreSQL, one statement); its id
+    and the crowd state for :func:`record_forecast`, or None when the forecaster already has a
+    forecast on the question at that very moment (nothing inserted)."""
+    found = session.execute(_APPEND_POSTGRESQL, {
+        **values, "lock_class": LOCK_CLASS, "option_ids": option_ids, "probabilities": probabilities,
+        "standing": probabilities}).first()
+    if found is None:
+        return None
+    return int(found[0]), tuple(found[1:])
 
 
 def refresh_stale(session: Session, questions: Sequence[Question]) -> dict[int, QuestionCrowd]:

@@ -6,17 +6,22 @@ server's clock, and its time is always the server's: a client never supplies ``c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.session import make_transient_to_detached
 
 from ..clock import Clock
 from ..models import Forecast, ForecastProbability, Question, User
 from . import Conflict, DomainError
-from .crowd_upkeep import lock_question, record_forecast
+from .crowd_upkeep import append_forecast_postgresql, lock_question, record_forecast
 
 MAX_RATIONALE = 5000
 SUM_TOLERANCE = 1e-6
@@ -126,24 +131,62 @@ def submit_forecast(
         raise ForecastError(
             f"The rationale is {len(rationale)} characters long; the limit is {MAX_RATIONALE}.", field="rationale"
         )
-    # Submissions on one question take turns from here, so each sees the other's standing forecast.
-    lock_question(session, question.id)
-    forecast = Forecast(question_id=question.id, user_id=user.id, created_at=now, rationale=rationale)
-    forecast.probabilities = [
-        ForecastProbability(option_id=o.id, probability=clean[o.key]) for o in question.options
-    ]
-    try:
-        # A savepoint: two submissions by one forecaster in the same microsecond (a double click
-        # racing itself) break the unique (question, forecaster, time) key; the second is refused
-        # as a conflict and the request's transaction stays usable.
-        with session.begin_nested():
-            session.add(forecast)
-            session.flush()
-    except IntegrityError:
-        raise Conflict("A forecast of yours on this question was stored at this same moment; "
-                       "nothing else was saved. Reload the page to see it.") from None
-    record_forecast(session, question, forecast, [clean[o.key] for o in question.options])
+    # Submissions on one question take turns from the insert on (the question's lock), so each
+    # sees the other's standing forecast.
+    ordered = [clean[o.key] for o in question.options]
+    forecast, state = _append(session, question, user, now, rationale, ordered)
+    record_forecast(session, question, forecast, ordered, state)
     return forecast
+
+
+@lru_cache(maxsize=2)
+def _insert_forecast(dialect: str):
+    """INSERT ... ON CONFLICT (question, forecaster, time) DO NOTHING RETURNING id, built once."""
+    make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, Forecast.__table__)
+    return (make(table).values({c: bindparam(c, type_=table.c[c].type) for c in
+                                ("question_id", "user_id", "created_at", "rationale")})
+            .on_conflict_do_nothing(index_elements=["question_id", "user_id", "created_at"])
+            .returning(table.c.id))
+
+
+def _append(session: Session, question: Question, user: User, now: datetime, rationale: str,
+            probabilities: list[float]) -> tuple[Forecast, Sequence | None]:
+    """Take the question's crowd lock, insert the forecast and its probability rows and return it
+    as a persistent object of ``session``, as if flushed, with the crowd state read on the way
+    (PostgreSQL: one round trip, see :func:`append_forecast_postgresql`; None elsewhere).
+
+    Two submissions by one forecaster in the same microsecond (a double click racing itself)
+    share the unique (question, forecaster, time) key: the second inserts nothing and is refused
+    as a conflict, with no savepoint needed and the request's transaction still usable.
+    """
+    values = {"question_id": question.id, "user_id": user.id, "created_at": now, "rationale": rationale}
+    option_ids = [o.id for o in question.options]
+    dialect = session.get_bind().dialect.name
+    state: Sequence | None = None
+    if dialect == "postgresql":
+        appended = append_forecast_postgresql(session, values, option_ids, probabilities)
+        forecast_id, state = appended if appended is not None else (None, None)
+    else:
+        lock_question(session, question.id)  # (SQLite serialises writers anyway)
+        forecast_id = session.execute(_insert_forecast(dialect), values).scalar()
+    if forecast_id is None:
+        raise Conflict("A forecast of yours on this question was stored at this same moment; "
+                       "nothing else was saved. Reload the page to see it.")
+    rows = [{"forecast_id": forecast_id, "option_id": o, "probability": p}
+            for o, p in zip(option_ids, probabilities, strict=True)]
+    if dialect != "postgresql":
+        session.execute(insert(cast(Table, ForecastProbability.__table__)), rows)  # one multi-row INSERT
+    # The same rows as ORM objects, attached without SQL (their primary keys are known), so the
+    # caller's forecast behaves like one the session loaded.
+    forecast = Forecast(id=forecast_id, **values)
+    children = [ForecastProbability(**row) for row in rows]
+    for child in children:
+        make_transient_to_detached(child)
+    set_committed_value(forecast, "probabilities", children)
+    make_transient_to_detached(forecast)
+    session.add(forecast)
+    return forecast, state
 
 
 def user_forecasts(session: Session, question: Question, user: User) -> list[Forecast]:

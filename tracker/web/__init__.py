@@ -34,6 +34,10 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # CPU), and holding SQLite's write lock through it queued every other writer behind each login. Its
 # one write (upgrading an old hash) upgrades the deferred transaction when it is needed.
 READ_FIRST_ENDPOINTS = frozenset({"auth.login"})
+#: Flash messages kept in the session cookie until a page shows them: a client that never follows
+#: the redirect (a script posting forecasts) would otherwise grow the cookie with every request,
+#: past the 4 kB browsers keep, and make every request decode and copy a longer list.
+MAX_FLASHES = 5
 
 
 def db() -> Session:
@@ -105,6 +109,13 @@ def init_web(app: Flask) -> None:
         # What the signed cookie held when the request began: restored if the request fails, so a
         # flash ("Forecast saved") or a login never outlives a transaction that did not commit.
         g.cookie_session_before = copy.deepcopy(dict(flask_session))
+
+    @app.after_request
+    def _bound_flashes(response):
+        flashes = flask_session.get("_flashes")
+        if flashes is not None and len(flashes) > MAX_FLASHES:
+            flask_session["_flashes"] = flashes[-MAX_FLASHES:]  # the newest ones
+        return response
 
     @app.after_request
     def _commit(response):

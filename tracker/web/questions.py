@@ -93,7 +93,7 @@ def quick_forecast(slug: str) -> Response | tuple[Response, int]:
         if wants_json:
             return jsonify(error="Log in to forecast."), 401
         return login_manager.unauthorized()
-    question = get_question(db(), slug)
+    question = get_question(db(), slug, tags=False)
     back = request.form.get("next") or url_for("questions.index")
     if not back.startswith("/") or back.startswith("//"):
         back = url_for("questions.index")  # never redirect off the site
@@ -193,14 +193,18 @@ def _submit(question: Question, form_state: FormState) -> Response | None:
         form_state.errors[_field_of(question, exc)] = str(exc)
         return None
     flash(f"Forecast saved: {forecast_summary(question, probabilities)}.", "success")
-    return redirect(url_for("questions.detail", slug=question.slug) + "#history")
+    # 303 See Other: the browser fetches the page with a GET (the POST is never re-sent), and this
+    # request renders nothing.
+    return redirect(url_for("questions.detail", slug=question.slug) + "#history", code=303)
 
 
 @bp.route("/q/<slug>", methods=["GET", "POST"])
 def detail(slug: str) -> Response | tuple[str, int]:
     """A question: text, resolution criteria, the forecast form while open, history, scores and
     its discussion thread."""
-    question = get_question(db(), slug)
+    # A submission needs the options only (one query); a refused one re-renders the page, whose
+    # tags then load on first use.
+    question = get_question(db(), slug, tags=request.method != "POST")
     form_state = FormState()
     code = 200
     if request.method == "POST":
