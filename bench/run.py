@@ -46,7 +46,8 @@ def main() -> None:
     common = ["--url", args.url, "--scale", str(args.scale)]
     steps = [
         ["seed.py", *common, "--fresh"],
-        ["pages.py", *common, "--requests", "20" if quick else "40", "--seconds", "20" if quick else "120"],
+        # Full size: the 8 concurrent clients run for 10 minutes (the "no crash over 10 minutes").
+        ["pages.py", *common, "--requests", "20" if quick else "40", "--seconds", "20" if quick else "600"],
         ["submit.py", *common, "--rounds", "4" if quick else "6", "--round-seconds", "4" if quick else "8"],
         ["bulk.py", *common],
         ["import_run.py", "--url", args.url, "--forecasts", str(int(1_000_000 * args.scale)),
