@@ -134,60 +134,79 @@ def write_sqlite(conn: Connection, stage: Stage, rows: list[tuple], where: dict[
     return len(new)
 
 
-_PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (question_id integer, user_id integer, at bigint, "
-             "rationale text, option_ids integer[], probabilities float8[]) ON COMMIT DROP")
-# One statement moves the stage into both tables. The forecasts go in key order, so two imports
-# of overlapping files wait for each other's rows in the same order and never deadlock; a row
-# another import stored first is skipped (ON CONFLICT), and only the inserted ones get probabilities.
-_PG_MOVE = """
-WITH staged AS (
-    SELECT question_id, user_id, rationale, option_ids, probabilities,
-           timestamptz '1970-01-01 00:00:00+00' + at * interval '1 microsecond' AS created_at
-    FROM import_stage
-), inserted AS (
-    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
-    SELECT question_id, user_id, created_at, rationale FROM staged ORDER BY question_id, user_id, created_at
-    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
-    RETURNING id, question_id, user_id, created_at
-), probabilities AS (
-    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
-    SELECT inserted.id, p.option_id, p.probability
-    FROM inserted
-    JOIN staged USING (question_id, user_id, created_at)
-    CROSS JOIN LATERAL unnest(staged.option_ids, staged.probabilities) AS p(option_id, probability)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM probabilities)
+# The stage on PostgreSQL: one line per forecast, its probabilities as arrays. Each row draws its
+# forecast id from the forecasts' own sequence as it is copied in, so the probabilities can be
+# inserted straight from the stage (no join back on the key to learn the new ids).
+_PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (id integer NOT NULL DEFAULT nextval({sequence}), "
+             "question_id integer NOT NULL, user_id integer NOT NULL, at bigint NOT NULL, rationale text NOT NULL, "
+             "option_ids integer[] NOT NULL, probabilities float8[] NOT NULL) ON COMMIT DROP")
+_PG_COPY = "COPY import_stage (question_id, user_id, at, rationale, option_ids, probabilities) FROM STDIN"
+# The move runs in this transaction alone: JIT compiling buys nothing for an insert whose time goes
+# to index and foreign-key checks, and the key-order sort of a million rows fits in memory.
+_PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+# The forecasts go in key order, so two imports of overlapping files wait for each other's rows in
+# the same order and never deadlock; a row another import stored first is skipped (ON CONFLICT).
+_PG_FORECASTS = """
+INSERT INTO forecasts (id, question_id, user_id, created_at, rationale)
+SELECT id, question_id, user_id, timestamptz '1970-01-01 00:00:00+00' + at * interval '1 microsecond', rationale
+FROM import_stage ORDER BY question_id, user_id, at
+ON CONFLICT (question_id, user_id, created_at) DO NOTHING
 """
+# Every staged forecast was inserted: all the probabilities go in, in forecast id order.
+_PG_PROBABILITIES = """
+INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
+SELECT s.id, p.option_id, p.probability
+FROM import_stage s CROSS JOIN LATERAL unnest(s.option_ids, s.probabilities) AS p(option_id, probability)
+"""
+# Some were skipped (a concurrent import stored them first): only those whose staged id is now a
+# forecast get probabilities. The ids came from the sequence in this transaction, so no other
+# writer can have used them: a forecast with one of them is one inserted just now.
+_PG_SOME_PROBABILITIES = _PG_PROBABILITIES + "WHERE EXISTS (SELECT 1 FROM forecasts f WHERE f.id = s.id)"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_CHUNK = 1 << 20  # characters sent to COPY at a time
 
 
 def write_postgres(conn: Connection, stage: Stage, user_ids: array) -> int:
-    """COPY the stage into a temporary table, then one INSERT ... SELECT into forecasts and
-    forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY text is
-    formatted here, a line per forecast, with the probabilities as arrays: no statement per row."""
+    """COPY the stage into a temporary table, then an INSERT ... SELECT into forecasts and one
+    into forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY
+    text is formatted here, a line per forecast, with the probabilities as arrays: no statement
+    per row."""
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(_PG_STAGE)
-        with cursor.copy("COPY import_stage FROM STDIN") as copy:
-            lines: list[str] = []
-            size = 0
-            offset, option, prob, n_options = stage.offset, stage.option, stage.prob, len(stage.option)
-            for i in range(len(stage)):
-                if stage.skip[i]:
-                    continue
-                start, end = offset[i], offset[i + 1] if i + 1 < len(offset) else n_options
-                rationale = stage.rationale(i).translate(_COPY_ESCAPES)
-                line = (f"{stage.question[i]}\t{user_ids[stage.user[i]]}\t{stage.at[i]}\t{rationale}\t"
-                        f"{{{','.join(map(str, option[start:end]))}}}\t{{{','.join(map(repr, prob[start:end]))}}}\n")
-                lines.append(line)
-                size += len(line)
-                if size >= _COPY_CHUNK:
-                    copy.write("".join(lines))
-                    lines, size = [], 0
-            if lines:
-                copy.write("".join(lines))
-        cursor.execute(_PG_MOVE)
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+        for setting in _PG_SETTINGS:
+            cursor.execute(setting)
+        cursor.execute("SELECT quote_literal(pg_get_serial_sequence('forecasts', 'id'))")
+        cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))  # type: ignore[index]
+        with cursor.copy(_PG_COPY) as copy:
+            for text in copy_text(stage, user_ids):
+                copy.write(text)
+        cursor.execute(_PG_FORECASTS)
+        added = cursor.rowcount
+        staged = len(stage) - stage.skip.count(1)
+        if added:
+            cursor.execute(_PG_PROBABILITIES if added == staged else _PG_SOME_PROBABILITIES)
+    return added
+
+
+def copy_text(stage: Stage, user_ids: array) -> Iterator[str]:
+    """The stage as COPY text (tab-separated, a line per forecast), about a megabyte at a time."""
+    lines: list[str] = []
+    size = 0
+    offset, option, prob, n_options = stage.offset, stage.option, stage.prob, len(stage.option)
+    question, user, at, skip, rationales = stage.question, stage.user, stage.at, stage.skip, stage.rationales
+    for i in range(len(stage)):
+        if skip[i]:
+            continue
+        start, end = offset[i], offset[i + 1] if i + 1 < len(offset) else n_options
+        rationale = rationales.get(i, "")
+        if rationale:
+            rationale = rationale.translate(_COPY_ESCAPES)
+        line = (f"{question[i]}\t{user_ids[user[i]]}\t{at[i]}\t{rationale}\t"
+                f"{{{','.join(map(str, option[start:end]))}}}\t{{{','.join(map(repr, prob[start:end]))}}}\n")
+        lines.append(line)
+        size += len(line)
+        if size >= _COPY_CHUNK:
+            yield "".join(lines)
+            lines, size = [], 0
+    if lines:
+        yield "".join(lines)
