@@ -44,15 +44,16 @@ class Stage:
     def __len__(self) -> int:
         return len(self.question)
 
-    def user_index(self, name: str) -> int:
-        lower = name.lower()
-        if lower not in self.index:
-            self.index[lower] = len(self.spellings)
+    def user_index(self, name: str, lower: str) -> int:
+        """The forecaster index of ``name`` (``lower`` is ``name.lower()``), new or not."""
+        found = self.index.get(lower)
+        if found is None:
+            found = self.index[lower] = len(self.spellings)
             self.spellings.append(name)
-        return self.index[lower]
+        return found
 
-    def add(self, question_id: int, user: int, micros: int, probs: dict[int, float], rationale: str,
-            line: int) -> None:
+    def add(self, question_id: int, user: int, micros: int, option_ids: list[int], probabilities: list[float],
+            rationale: str, line: int) -> None:
         if rationale:
             self.rationales[len(self.question)] = rationale
         self.question.append(question_id)
@@ -60,9 +61,8 @@ class Stage:
         self.at.append(micros)
         self.line.append(line)
         self.offset.append(len(self.option))
-        for option_id, p in probs.items():
-            self.option.append(option_id)
-            self.prob.append(p)
+        self.option.extend(option_ids)
+        self.prob.extend(probabilities)
         self.skip.append(0)
 
     def rationale(self, i: int) -> str:
