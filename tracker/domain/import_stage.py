@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-_USER_BITS, _TIME_BITS = 32, 53  # an exact packing: user index < 2**32, microseconds < 2**53
 
 
 def to_micros(at: datetime) -> int:
@@ -74,18 +73,29 @@ class Stage:
 
     def repeats(self) -> Iterator[tuple[int, int]]:
         """Pairs (earlier, later) of staged forecasts with the same question, forecaster and time,
-        found by sorting (a few bytes per forecast, where a dict of keys took a hundred)."""
-        if len(self) < 2:
+        found by sorting (a few bytes per forecast, where a dict of keys took a hundred). One column
+        is gathered at a time: at a million forecasts the sort's temporaries were the import's
+        peak memory."""
+        n = len(self)
+        if n < 2:
             return
         question = np.frombuffer(self.question, dtype=np.int32)
         user = np.frombuffer(self.user, dtype=np.int32)
         at = np.frombuffer(self.at, dtype=np.int64)
-        order = np.lexsort((np.arange(len(self)), at, user, question))  # file order within a key
-        q, u, t = question[order], user[order], at[order]
-        repeat = np.concatenate(([False], (q[1:] == q[:-1]) & (u[1:] == u[:-1]) & (t[1:] == t[:-1])))
-        # Each position's run of equal keys starts at the last position that is not a repeat.
-        run_start = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(self))))
-        for k in np.flatnonzero(repeat):
+        order = np.lexsort((at, user, question))  # stable: file order within a key
+        repeat = np.ones(n - 1, dtype=bool)
+        for column in (question, user, at):
+            gathered = column[order]
+            repeat &= gathered[1:] == gathered[:-1]
+            del gathered
+        later = np.flatnonzero(repeat) + 1  # positions in ``order`` equal to the one before
+        if not len(later):
+            return
+        # Each repeat's run of equal keys starts at the last position that is not a repeat.
+        is_repeat = np.zeros(n, dtype=bool)
+        is_repeat[later] = True
+        run_start = np.maximum.accumulate(np.where(is_repeat, 0, np.arange(n)))
+        for k in later:
             yield int(order[run_start[k]]), int(order[k])
 
 
