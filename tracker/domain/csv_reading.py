@@ -24,9 +24,7 @@ def _recording(lines: Iterable[str], current: list[str], state: list[int]) -> It
     """Pass lines through, keeping those of the record being read in ``current`` (for locating an
     error) and counting them in ``state[0]``; ``state[1]`` becomes 1 once a line holds a NUL byte.
     A generator, not an iterator class: this runs once per line of files with millions."""
-    physical = 0
-    for line in lines:
-        physical += 1
+    for physical, line in enumerate(lines, 1):
         state[0] = physical
         current.append(line)
         if "\0" in line:

@@ -186,7 +186,7 @@ def write_postgres(conn: Connection, stage: Stage, user_ids: array) -> int:
         for setting in _PG_SETTINGS:
             cursor.execute(setting)
         cursor.execute("SELECT quote_literal(pg_get_serial_sequence('forecasts', 'id'))")
-        cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))  # type: ignore[index]
+        cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))
         with cursor.copy(_PG_COPY) as copy:
             for text in copy_text(stage, user_ids):
                 copy.write(text)
