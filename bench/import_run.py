@@ -8,7 +8,8 @@ of ``--forecasts`` forecasts in the export's format (one row per forecast and op
 ``tracker export forecasts`` writes them: about 2.2 rows per forecast), then runs the real
 ``tracker import forecasts`` under /usr/bin/time. The forecasters are new: the import creates them.
 Prints ``BENCH import_forecasts_per_s``, ``import_rows_per_s`` and ``import_peak_mb`` (the
-process's maximum RSS; the target is under 200 MB for 1,000,000 forecasts).
+process's maximum RSS; the target is under 200 MB for 1,000,000 forecasts: a run of at most
+that many that goes over it fails).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tracker import migrate
 from tracker.models import Question, QuestionOption
 
 DAY = timedelta(days=1)
+PEAK_MB_LIMIT = 200  # issue 14: the import of 1,000,000 forecasts stays under this (max RSS)
 
 
 def _admin(url: str):
@@ -150,6 +152,9 @@ def main() -> None:
             bench_line("import_forecasts_per_s", args.forecasts / seconds, "forecasts/s")
             bench_line("import_rows_per_s", rows / seconds, "rows/s")
             bench_line("import_peak_mb", peak, "MB")
+            if args.forecasts <= 1_000_000 and peak >= PEAK_MB_LIMIT:  # the issue's memory target
+                raise SystemExit(f"peak RSS {peak:.0f} MB is over the {PEAK_MB_LIMIT} MB target "
+                                 f"for {args.forecasts:,} forecasts")
         finally:
             drop_scratch(args.url, scratch)
 

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from tests.factories import make_question, make_user
 from tests.processes import tracker, tracker_env
-from tracker.models import Forecast, ForecastProbability, User
+from tracker.domain.csv_import import check_forecasts, write_forecasts
+from tracker.models import Forecast, ForecastProbability, Question, QuestionOption, User
 
 OPENS = datetime(2017, 2, 6, tzinfo=UTC)
 CLOSES = datetime(2017, 12, 31, tzinfo=UTC)
@@ -129,3 +130,31 @@ def test_a_forecast_repeated_in_the_file_is_skipped_or_refused(runner, sessions,
     assert result.exit_code == 1
     assert "line 5, column forecast_at: bob already has a different forecast at 2017-04-01T00:00:00Z on line 3" \
         in result.output
+
+
+def test_forecasts_stored_by_another_import_between_check_and_write_are_skipped(
+        runner, sessions, clock, closed_question, tmp_path):
+    """The write's skip path: some checked forecasts were stored meanwhile (another import got
+    there first); only the others are added, each with its own probabilities."""
+    rows = [f"q-2017,user{i},{at(i)},yes,0.{i + 1}\n" for i in range(5)]
+    with sessions() as session, write_file(tmp_path / "all.csv", rows).open(encoding="utf-8") as fh:
+        checked = check_forecasts(session, clock, fh)
+        session.rollback()
+    first = runner.invoke(["import", "forecasts", str(write_file(tmp_path / "some.csv", rows[1:4:2]))])
+    assert first.exit_code == 0, first.output
+    with sessions() as session:
+        report = write_forecasts(session, clock, checked)
+        session.commit()
+    assert (report.added, report.duplicates) == (3, 2)
+    assert counts(sessions) == (5, 10, 5)
+    with sessions() as session:
+        stored = session.execute(select(User.username, ForecastProbability.probability)
+                                 .join(Forecast, Forecast.user_id == User.id)
+                                 .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)
+                                 .where(ForecastProbability.option_id == closed_option(session, "yes"))).all()
+    assert sorted(stored) == [(f"user{i}", pytest.approx((i + 1) / 10)) for i in range(5)]
+
+
+def closed_option(session, key: str) -> int:
+    return session.scalar(select(QuestionOption.id).join(Question).where(Question.slug == "q-2017",
+                                                                           QuestionOption.key == key))

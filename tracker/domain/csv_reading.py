@@ -20,22 +20,16 @@ class CsvFormatError(DomainError):
         self.line, self.column = line, column
 
 
-class _Recorder:
-    """Passes lines to the csv reader and remembers those of the record being read."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._lines = iter(lines)
-        self.current: list[str] = []
-        self.physical = 0
-
-    def __iter__(self) -> _Recorder:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self.physical += 1
-        self.current.append(line)
-        return line
+def _recording(lines: Iterable[str], current: list[str], state: list[int]) -> Iterator[str]:
+    """Pass lines through, keeping those of the record being read in ``current`` (for locating an
+    error) and counting them in ``state[0]``; ``state[1]`` becomes 1 once a line holds a NUL byte.
+    A generator, not an iterator class: this runs once per line of files with millions."""
+    for physical, line in enumerate(lines, 1):
+        state[0] = physical
+        current.append(line)
+        if "\0" in line:
+            state[1] = 1
+        yield line
 
 
 def _cells_before(text: str) -> list[str]:
@@ -63,20 +57,23 @@ def _locate(exc: csv.Error, raw: str) -> tuple[int, str]:
 def csv_records(lines: Iterable[str], names: list[str]) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number of the record's end, cells)``; raise :class:`CsvFormatError` naming
     the line and column (by its header name once ``names`` is filled) of unreadable CSV."""
-    recorder = _Recorder(lines)
-    reader = csv.reader(recorder)
+    current: list[str] = []
+    state = [0, 0]  # physical lines read; whether a NUL byte was seen
+    reader = csv.reader(_recording(lines, current, state))
+    clear = current.clear
     while True:
-        recorder.current = []
+        clear()
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            column, problem = _locate(exc, "".join(recorder.current))
+            column, problem = _locate(exc, "".join(current))
             name = names[column - 1] if 0 < column <= len(names) else str(column)
-            raise CsvFormatError(recorder.physical, name, problem) from None
-        nul = next((i for i, cell in enumerate(cells) if "\0" in cell), None)
-        if nul is not None:  # the reader may accept NUL, but no forecast file holds one
-            name = names[nul] if nul < len(names) else str(nul + 1)
-            raise CsvFormatError(reader.line_num, name, "contains a NUL byte (is this a binary file?)")
+            raise CsvFormatError(state[0], name, problem) from None
+        if state[1]:  # the reader may accept NUL, but no forecast file holds one
+            nul = next((i for i, cell in enumerate(cells) if "\0" in cell), None)
+            if nul is not None:
+                name = names[nul] if nul < len(names) else str(nul + 1)
+                raise CsvFormatError(reader.line_num, name, "contains a NUL byte (is this a binary file?)")
         yield reader.line_num, cells

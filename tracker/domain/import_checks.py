@@ -56,9 +56,17 @@ class _QuestionInfo:
     options: dict[str, int]  # key -> option id, in position order
     opens_at: datetime
     closes_at: datetime
+    option_ids: list[int] = field(default_factory=list)  # in position order
+    # Keys that a cell names exactly as written (no blanks around them, nothing for restore() to
+    # undo): a row whose option cell is one of these needs no further work.
+    plain_keys: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.option_ids = list(self.options.values())
+        self.plain_keys = frozenset(k for k in self.options if k == k.strip() and restore(k) == k)
 
 
-@dataclass
+@dataclass(slots=True)
 class ForecastRows:
     """The consecutive rows of one forecast."""
 
@@ -75,6 +83,9 @@ class ForecastRows:
 
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|\+00:00)$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+#: Probability cells already found valid, as written -> value: a file repeats a few thousand
+#: distinct ones (0.25, 0.7, ...) millions of times. Bounded, for files of all-distinct numbers.
+NUMBER_CACHE_SIZE = 1 << 16
 
 
 class ImportChecker:
@@ -95,6 +106,7 @@ class ImportChecker:
         self.existing: dict[int, dict[tuple[int, datetime], dict[int, float]]] = {}
         self.stage = Stage()
         self.names: dict[str, str | DomainError] = {}  # raw forecaster cell -> username or problem
+        self.numbers: dict[str, float] = {}  # valid probability cells as written -> value
         self.touched: set[int] = set()
 
     def error(self, line: int, column: str, problem: str) -> None:
@@ -149,23 +161,27 @@ class ImportChecker:
             group.rationale = restore(cells[at["rationale"]])
         group.bad = not ok
 
-    def add_probability(self, line: int, option: str, text: str, group: ForecastRows) -> None:
-        """Check one row's option and probability (every row of a forecast has its own)."""
+    def add_probability(self, line: int, option: str, cell: str, group: ForecastRows) -> None:
+        """Check one row's option and probability (every row of a forecast has its own).
+        :func:`read_groups` skips this for a row whose two cells are known good."""
         option = restore(option.strip())
         ok = True
         if group.question is not None and option not in group.question.options:
             known = ", ".join(group.question.options)
             self.error(line, "option", f"unknown option {option!r} (this question has: {known})")
             ok = False
-        text = text.strip()
+        text = cell.strip()
         if not _NUMBER_RE.match(text):
             self.error(line, "probability", f"{text!r} is not a number")
             ok = False
         elif not 0.0 <= (p := float(text)) <= 1.0:
             self.error(line, "probability", f"{text} is outside [0, 1]")
             ok = False
-        elif ok:
-            group.probs.append((line, option, p))
+        else:
+            if len(self.numbers) < NUMBER_CACHE_SIZE:
+                self.numbers[cell] = p
+            if ok:
+                group.probs.append((line, option, p))
         if not ok:
             group.bad = True
 
@@ -191,16 +207,19 @@ class ImportChecker:
             return
         q = group.question
         assert q is not None and group.at is not None
-        given: dict[str, float] = {}
-        for line, key, p in group.probs:
-            if key in given:
-                self.error(line, "option", f"option {key!r} appears twice in this forecast")
-                return
-            given[key] = p
-        if q.kind == "binary" and set(given) == {"yes"}:
+        rows = group.probs
+        given = {key: p for _line, key, p in rows}  # every key is one of the question's options
+        if len(given) < len(rows):
+            seen: set[str] = set()
+            for line, key, _p in rows:
+                if key in seen:
+                    self.error(line, "option", f"option {key!r} appears twice in this forecast")
+                    return
+                seen.add(key)
+        if q.kind == "binary" and len(given) == 1 and "yes" in given:
             given["no"] = 1.0 - given["yes"]  # one yes row is enough for a binary question
-        missing = [k for k in q.options if k not in given]
-        if missing:
+        if len(given) < len(q.options):
+            missing = [k for k in q.options if k not in given]
             self.error(group.first_line, "option",
                        f"missing option(s) {', '.join(missing)}: a forecast gives every option a probability")
             return
@@ -210,16 +229,15 @@ class ImportChecker:
                        f"the probabilities of this forecast (lines {group.first_line}-{group.last_line}) "
                        f"sum to {format_number(total)}, not 1")
             return
-        if not self.in_window(group, q):
+        if not (q.status != "annulled" and q.opens_at <= group.at < q.closes_at) and not self.in_window(group, q):
             return
-        probs = {q.options[k]: given[k] for k in q.options}
+        values = [given[k] for k in q.options]
         lower = group.username.lower()
-        user, micros = self.stage.user_index(group.username), to_micros(group.at)
         user_id = self.users.get(lower)
         if user_id is not None:
             stored = self.stored(q.id).get((user_id, group.at))
             if stored is not None:
-                if same(stored, probs):
+                if same(stored, dict(zip(q.option_ids, values, strict=True))):
                     self.report.duplicates += 1
                 else:
                     self.error(group.first_line, "forecast_at",
@@ -231,7 +249,8 @@ class ImportChecker:
                            f"{group.username!r} is an existing account with a password; adding forecasts to "
                            "it needs --allow-existing-users")
                 return
-        self.stage.add(q.id, user, micros, probs, group.rationale, group.first_line)
+        self.stage.add(q.id, self.stage.user_index(group.username, lower), to_micros(group.at), q.option_ids,
+                       values, group.rationale, group.first_line)
         self.touched.add(q.id)
 
     def check_repeats(self) -> None:
@@ -281,11 +300,16 @@ def read_groups(importer: ImportChecker, records, names: list[str], index: dict[
     """Check every row, finishing each forecast as the next begins; return the last, unfinished.
 
     This loop runs once per row of files with millions: it indexes the cells directly (no dict
-    per row) and checks what a forecast's rows share only on its first row."""
+    per row), checks what a forecast's rows share only on its first row, and takes a row whose
+    option and probability cells are ones already found good without checking them again."""
     group: ForecastRows | None = None
     width = len(names)
     iq, iu, it, io, ip = (index[name] for name in REQUIRED_IMPORT_COLUMNS)
     report = importer.report
+    numbers = importer.numbers
+    same_group: tuple[str, str, str] | None = None  # the group's cells as written (its last row's)
+    plain: frozenset[str] = frozenset()  # option cells good as written for the group's question
+    probs: list[tuple[int, str, float]] = []
     for line, cells in records:
         if on_row is not None:
             on_row()
@@ -297,15 +321,25 @@ def read_groups(importer: ImportChecker, records, names: list[str], index: dict[
             if group is not None:
                 group.bad = True
             continue
-        key = (cells[iq].strip(), cells[iu].strip().lower(), cells[it].strip())
-        if key == ("", "", "") and not any(c.strip() for c in cells):
-            continue  # a line of empty cells
+        written = (cells[iq], cells[iu], cells[it])
+        if written != same_group:
+            key = (written[0].strip(), written[1].strip().lower(), written[2].strip())
+            if key == ("", "", "") and not any(c.strip() for c in cells):
+                continue  # a line of empty cells
+            if group is None or group.key != key:
+                if group is not None:
+                    importer.finish(group)
+                group = ForecastRows(key=key, first_line=line)
+                importer.start_group(line, cells, index, group)
+                probs = group.probs
+                plain = group.question.plain_keys if group.question is not None else frozenset()
+            same_group = written if key != ("", "", "") else None
         report.rows += 1
-        if group is None or group.key != key:
-            if group is not None:
-                importer.finish(group)
-            group = ForecastRows(key=key, first_line=line)
-            importer.start_group(line, cells, index, group)
-        group.last_line = line
-        importer.add_probability(line, cells[io], cells[ip], group)
+        group.last_line = line  # type: ignore[union-attr]
+        option, cell = cells[io], cells[ip]
+        p = numbers.get(cell)
+        if p is not None and option in plain:
+            probs.append((line, option, p))
+        else:
+            importer.add_probability(line, option, cell, group)  # type: ignore[arg-type]
     return group

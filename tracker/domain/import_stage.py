@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-_USER_BITS, _TIME_BITS = 32, 53  # an exact packing: user index < 2**32, microseconds < 2**53
 
 
 def to_micros(at: datetime) -> int:
@@ -44,15 +43,16 @@ class Stage:
     def __len__(self) -> int:
         return len(self.question)
 
-    def user_index(self, name: str) -> int:
-        lower = name.lower()
-        if lower not in self.index:
-            self.index[lower] = len(self.spellings)
+    def user_index(self, name: str, lower: str) -> int:
+        """The forecaster index of ``name`` (``lower`` is ``name.lower()``), new or not."""
+        found = self.index.get(lower)
+        if found is None:
+            found = self.index[lower] = len(self.spellings)
             self.spellings.append(name)
-        return self.index[lower]
+        return found
 
-    def add(self, question_id: int, user: int, micros: int, probs: dict[int, float], rationale: str,
-            line: int) -> None:
+    def add(self, question_id: int, user: int, micros: int, option_ids: list[int], probabilities: list[float],
+            rationale: str, line: int) -> None:
         if rationale:
             self.rationales[len(self.question)] = rationale
         self.question.append(question_id)
@@ -60,9 +60,8 @@ class Stage:
         self.at.append(micros)
         self.line.append(line)
         self.offset.append(len(self.option))
-        for option_id, p in probs.items():
-            self.option.append(option_id)
-            self.prob.append(p)
+        self.option.extend(option_ids)
+        self.prob.extend(probabilities)
         self.skip.append(0)
 
     def rationale(self, i: int) -> str:
@@ -74,18 +73,29 @@ class Stage:
 
     def repeats(self) -> Iterator[tuple[int, int]]:
         """Pairs (earlier, later) of staged forecasts with the same question, forecaster and time,
-        found by sorting (a few bytes per forecast, where a dict of keys took a hundred)."""
-        if len(self) < 2:
+        found by sorting (a few bytes per forecast, where a dict of keys took a hundred). One column
+        is gathered at a time: at a million forecasts the sort's temporaries were the import's
+        peak memory."""
+        n = len(self)
+        if n < 2:
             return
         question = np.frombuffer(self.question, dtype=np.int32)
         user = np.frombuffer(self.user, dtype=np.int32)
         at = np.frombuffer(self.at, dtype=np.int64)
-        order = np.lexsort((np.arange(len(self)), at, user, question))  # file order within a key
-        q, u, t = question[order], user[order], at[order]
-        repeat = np.concatenate(([False], (q[1:] == q[:-1]) & (u[1:] == u[:-1]) & (t[1:] == t[:-1])))
-        # Each position's run of equal keys starts at the last position that is not a repeat.
-        run_start = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(self))))
-        for k in np.flatnonzero(repeat):
+        order = np.lexsort((at, user, question))  # stable: file order within a key
+        repeat = np.ones(n - 1, dtype=bool)
+        for column in (question, user, at):
+            gathered = column[order]
+            repeat &= gathered[1:] == gathered[:-1]
+            del gathered
+        later = np.flatnonzero(repeat) + 1  # positions in ``order`` equal to the one before
+        if not len(later):
+            return
+        # Each repeat's run of equal keys starts at the last position that is not a repeat.
+        is_repeat = np.zeros(n, dtype=bool)
+        is_repeat[later] = True
+        run_start = np.maximum.accumulate(np.where(is_repeat, 0, np.arange(n)))
+        for k in later:
             yield int(order[run_start[k]]), int(order[k])
 
 
@@ -134,60 +144,79 @@ def write_sqlite(conn: Connection, stage: Stage, rows: list[tuple], where: dict[
     return len(new)
 
 
-_PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (question_id integer, user_id integer, at bigint, "
-             "rationale text, option_ids integer[], probabilities float8[]) ON COMMIT DROP")
-# One statement moves the stage into both tables. The forecasts go in key order, so two imports
-# of overlapping files wait for each other's rows in the same order and never deadlock; a row
-# another import stored first is skipped (ON CONFLICT), and only the inserted ones get probabilities.
-_PG_MOVE = """
-WITH staged AS (
-    SELECT question_id, user_id, rationale, option_ids, probabilities,
-           timestamptz '1970-01-01 00:00:00+00' + at * interval '1 microsecond' AS created_at
-    FROM import_stage
-), inserted AS (
-    INSERT INTO forecasts (question_id, user_id, created_at, rationale)
-    SELECT question_id, user_id, created_at, rationale FROM staged ORDER BY question_id, user_id, created_at
-    ON CONFLICT (question_id, user_id, created_at) DO NOTHING
-    RETURNING id, question_id, user_id, created_at
-), probabilities AS (
-    INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
-    SELECT inserted.id, p.option_id, p.probability
-    FROM inserted
-    JOIN staged USING (question_id, user_id, created_at)
-    CROSS JOIN LATERAL unnest(staged.option_ids, staged.probabilities) AS p(option_id, probability)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM probabilities)
+# The stage on PostgreSQL: one line per forecast, its probabilities as arrays. Each row draws its
+# forecast id from the forecasts' own sequence as it is copied in, so the probabilities can be
+# inserted straight from the stage (no join back on the key to learn the new ids).
+_PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (id integer NOT NULL DEFAULT nextval({sequence}), "
+             "question_id integer NOT NULL, user_id integer NOT NULL, at bigint NOT NULL, rationale text NOT NULL, "
+             "option_ids integer[] NOT NULL, probabilities float8[] NOT NULL) ON COMMIT DROP")
+_PG_COPY = "COPY import_stage (question_id, user_id, at, rationale, option_ids, probabilities) FROM STDIN"
+# The move runs in this transaction alone: JIT compiling buys nothing for an insert whose time goes
+# to index and foreign-key checks, and the key-order sort of a million rows fits in memory.
+_PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+# The forecasts go in key order, so two imports of overlapping files wait for each other's rows in
+# the same order and never deadlock; a row another import stored first is skipped (ON CONFLICT).
+_PG_FORECASTS = """
+INSERT INTO forecasts (id, question_id, user_id, created_at, rationale)
+SELECT id, question_id, user_id, timestamptz '1970-01-01 00:00:00+00' + at * interval '1 microsecond', rationale
+FROM import_stage ORDER BY question_id, user_id, at
+ON CONFLICT (question_id, user_id, created_at) DO NOTHING
 """
+# Every staged forecast was inserted: all the probabilities go in, in forecast id order.
+_PG_PROBABILITIES = """
+INSERT INTO forecast_probabilities (forecast_id, option_id, probability)
+SELECT s.id, p.option_id, p.probability
+FROM import_stage s CROSS JOIN LATERAL unnest(s.option_ids, s.probabilities) AS p(option_id, probability)
+"""
+# Some were skipped (a concurrent import stored them first): only those whose staged id is now a
+# forecast get probabilities. The ids came from the sequence in this transaction, so no other
+# writer can have used them: a forecast with one of them is one inserted just now.
+_PG_SOME_PROBABILITIES = _PG_PROBABILITIES + "WHERE EXISTS (SELECT 1 FROM forecasts f WHERE f.id = s.id)"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_CHUNK = 1 << 20  # characters sent to COPY at a time
 
 
 def write_postgres(conn: Connection, stage: Stage, user_ids: array) -> int:
-    """COPY the stage into a temporary table, then one INSERT ... SELECT into forecasts and
-    forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY text is
-    formatted here, a line per forecast, with the probabilities as arrays: no statement per row."""
+    """COPY the stage into a temporary table, then an INSERT ... SELECT into forecasts and one
+    into forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY
+    text is formatted here, a line per forecast, with the probabilities as arrays: no statement
+    per row."""
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(_PG_STAGE)
-        with cursor.copy("COPY import_stage FROM STDIN") as copy:
-            lines: list[str] = []
-            size = 0
-            offset, option, prob, n_options = stage.offset, stage.option, stage.prob, len(stage.option)
-            for i in range(len(stage)):
-                if stage.skip[i]:
-                    continue
-                start, end = offset[i], offset[i + 1] if i + 1 < len(offset) else n_options
-                rationale = stage.rationale(i).translate(_COPY_ESCAPES)
-                line = (f"{stage.question[i]}\t{user_ids[stage.user[i]]}\t{stage.at[i]}\t{rationale}\t"
-                        f"{{{','.join(map(str, option[start:end]))}}}\t{{{','.join(map(repr, prob[start:end]))}}}\n")
-                lines.append(line)
-                size += len(line)
-                if size >= _COPY_CHUNK:
-                    copy.write("".join(lines))
-                    lines, size = [], 0
-            if lines:
-                copy.write("".join(lines))
-        cursor.execute(_PG_MOVE)
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+        for setting in _PG_SETTINGS:
+            cursor.execute(setting)
+        cursor.execute("SELECT quote_literal(pg_get_serial_sequence('forecasts', 'id'))")
+        cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))
+        with cursor.copy(_PG_COPY) as copy:
+            for text in copy_text(stage, user_ids):
+                copy.write(text)
+        cursor.execute(_PG_FORECASTS)
+        added = cursor.rowcount
+        staged = len(stage) - stage.skip.count(1)
+        if added:
+            cursor.execute(_PG_PROBABILITIES if added == staged else _PG_SOME_PROBABILITIES)
+    return added
+
+
+def copy_text(stage: Stage, user_ids: array) -> Iterator[str]:
+    """The stage as COPY text (tab-separated, a line per forecast), about a megabyte at a time."""
+    lines: list[str] = []
+    size = 0
+    offset, option, prob, n_options = stage.offset, stage.option, stage.prob, len(stage.option)
+    question, user, at, skip, rationales = stage.question, stage.user, stage.at, stage.skip, stage.rationales
+    for i in range(len(stage)):
+        if skip[i]:
+            continue
+        start, end = offset[i], offset[i + 1] if i + 1 < len(offset) else n_options
+        rationale = rationales.get(i, "")
+        if rationale:
+            rationale = rationale.translate(_COPY_ESCAPES)
+        line = (f"{question[i]}\t{user_ids[user[i]]}\t{at[i]}\t{rationale}\t"
+                f"{{{','.join(map(str, option[start:end]))}}}\t{{{','.join(map(repr, prob[start:end]))}}}\n")
+        lines.append(line)
+        size += len(line)
+        if size >= _COPY_CHUNK:
+            yield "".join(lines)
+            lines, size = [], 0
+    if lines:
+        yield "".join(lines)
