@@ -59,8 +59,8 @@ def bench_import(url: str, scale: float, env: dict[str, str]) -> None:
             [sys.executable, "bench/seed.py", "--url", scratch, "--scale", str(scale), "--forecasts-only"], env)
         count, copy_seconds = re.search(r"COPIED (\d+) forecasts in ([\d.]+) s", out).groups()  # type: ignore[union-attr]
         print(f"  bulk write: {int(count):,} forecasts in {float(copy_seconds):.1f} s (process {seconds:.1f} s)")
-        bench_line("import_forecasts_per_s", int(count) / float(copy_seconds), "forecasts/s")
-        bench_line("import_peak_mb", peak, "MB")
+        bench_line("bulk_copy_forecasts_per_s", int(count) / float(copy_seconds), "forecasts/s")
+        bench_line("bulk_copy_peak_mb", peak, "MB")
     finally:
         _drop(url, scratch)
 
