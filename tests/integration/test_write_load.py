@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from tests.conftest import free_port
 from tests.factories import NOW, PASSWORD, make_question, make_user
 from tests.processes import WebClient, gunicorn, stop, tracker, tracker_env, wait_for_port
-from tracker.db import SQLITE_BUSY_TIMEOUT_MS
 from tracker.domain.csv_import import NewForecast, insert_forecasts
 from tracker.models import Forecast, Question
 
@@ -33,7 +32,7 @@ IMPORT_ROWS = 500_000
 # failed with 500 "database is locked"; then, during a large import, the p99 was about 3 s (its one
 # write transaction held the lock for seconds). With the slow download the p99 is 0.4-1.7 s on the
 # shared 2-core machine, so that case keeps the looser bound; the import is held to the issue's 2 s.
-P99_LIMIT = {"slow_download": SQLITE_BUSY_TIMEOUT_MS / 1000 / 3, "import": 2.0}
+P99_LIMIT = {"slow_download": 2.0, "import": 2.0}  # the issue: p99 under 2 s in both cases
 
 
 @pytest.fixture
