@@ -239,3 +239,55 @@ def test_concurrent_submissions_on_one_question_keep_the_crowd_exact(sessions, d
     incremental = (row.last_forecast_id, row.forecasts, list(row.probabilities))
     rebuilt = rebuild_crowd(db_session, q)
     assert incremental == (rebuilt.last_forecast_id, rebuilt.forecasts, pytest.approx(list(rebuilt.probabilities)))
+
+
+def test_an_import_that_commits_after_a_web_forecast_is_still_in_the_crowd(sessions, db_session, clock):
+    """PostgreSQL: an import draws its forecast ids when it stages the file; a web forecast on the
+    same question that commits before the import does gets a higher id and brought the crowd's
+    ``last_forecast_id`` up to ``max(forecasts.id)``, so the imported forecasts never reached the
+    crowd. The import now marks its questions' crowds stale under their locks before it commits."""
+    import threading
+    import time
+
+    from tracker.domain.csv_import import check_forecasts, write_forecasts
+
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite imports commit in batches whose ids follow any web forecast's")
+    q = make_question(db_session, "import-race-q", NOW - 10 * DAY, NOW + 10 * DAY)
+    web_users = [make_user(db_session, f"w{i}") for i in range(3)]
+    for user, p in zip(web_users[:2], (0.2, 0.3), strict=True):
+        submit_forecast(db_session, clock, q, user, {"yes": p, "no": 1 - p})
+    db_session.commit()
+    lines = ["question,forecaster,forecast_at,option,probability\n"] + [
+        f"import-race-q,imp{i},{(NOW - 5 * DAY + i * timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')},yes,0.9\n"
+        for i in range(3)]
+
+    importer = sessions()
+    checked = check_forecasts(importer, clock, lines)
+    write_forecasts(importer, clock, checked)  # staged and moved, not committed
+    errors: list[BaseException] = []
+
+    def web() -> None:
+        with sessions() as s:
+            try:
+                submit_forecast(s, clock, s.get(type(q), q.id), s.get(type(web_users[2]), web_users[2].id),
+                                {"yes": 0.4, "no": 0.6})
+                s.commit()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+    submitter = threading.Thread(target=web)
+    submitter.start()
+    time.sleep(1.0)  # the web forecast waits for the question's lock the import holds
+    importer.commit()
+    importer.close()
+    submitter.join(timeout=30)
+    assert not errors, errors
+    db_session.expire_all()
+    from tracker.domain.crowd_upkeep import refresh_stale
+
+    row = refresh_stale(db_session, [q])[q.id]
+    assert row.forecasters == 6 and row.forecasts == 6  # 3 web forecasters + 3 imported
+    assert row.probabilities[0] == pytest.approx(0.65)  # median of .2 .3 .4 .9 .9 .9
+    rebuilt = rebuild_crowd(db_session, q)
+    assert (row.last_forecast_id, row.forecasts) == (rebuilt.last_forecast_id, rebuilt.forecasts)

@@ -63,6 +63,31 @@ def lock_question(session: Session, question_id: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:c, :q)"), {"c": LOCK_CLASS, "q": question_id})
 
 
+#: ``last_forecast_id`` of a crowd row that must be rebuilt: no forecast id equals it.
+STALE = -1
+
+
+def mark_crowds_stale(session: Session, question_ids: Sequence[int]) -> None:
+    """Make the next reader or submission rebuild the crowd rows of ``question_ids`` (in the
+    caller's transaction, just before it commits forecasts that arrived in bulk).
+
+    Needed where bulk forecasts commit after forecasts with higher ids: a PostgreSQL import draws
+    its ids when it stages the file, and a web forecast on the same question that commits meanwhile
+    brings ``last_forecast_id`` up to ``max(forecasts.id)``, so the imported forecasts would never
+    be noticed. Under each question's lock (the one submissions take) the row is set to
+    :data:`STALE`: a submission that read the crowd's state before it got the lock finds its guarded
+    update refused and rebuilds from everything committed."""
+    ids = sorted(set(question_ids))  # one order for every caller: no deadlock between two imports
+    if not ids:
+        return
+    for question_id in ids:
+        lock_question(session, question_id)
+    dialect = session.get_bind().dialect.name
+    for question_id in ids:
+        session.execute(_upsert_statement(dialect, QuestionCrowd,
+                                          {"question_id": question_id, "last_forecast_id": STALE}, ["question_id"]))
+
+
 def latest_forecast_ids(session: Session, question_ids: Sequence[int]) -> dict[int, int]:
     """max(forecasts.id) per question: one index lookup each (a correlated subquery, never a scan)."""
     if not question_ids:

@@ -17,6 +17,7 @@ from ..clock import Clock
 from ..db import transaction
 from ..models import Question, User
 from .bulk_insert import NewForecast, ensure_users, insert_forecasts
+from .crowd_upkeep import mark_crowds_stale
 from .csv_reading import CsvFormatError, csv_records
 from .import_checks import (
     REQUIRED_IMPORT_COLUMNS,
@@ -106,6 +107,9 @@ def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> I
     if conn.dialect.name == "postgresql":
         added = write_postgres(conn, stage, ids)
         _count(report, added, len(stage) - stage.skip.count(1))
+        if added:
+            # The staged ids were drawn before web forecasts that may commit first: see there.
+            mark_crowds_stale(session, [int(q) for q in set(stage.question)])
     else:
         for start in range(0, len(stage), INSERT_BATCH):
             end = min(start + INSERT_BATCH, len(stage))
