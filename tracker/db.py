@@ -61,8 +61,8 @@ def _configure_sqlite(engine: Engine) -> None:
     # Writers of one process queue on a lock, first come first served, before BEGIN IMMEDIATE.
     # Left to SQLite alone, waiting threads poll the file lock with growing sleeps (up to 100 ms),
     # so under 50 concurrent writers an unlucky one waits seconds while later ones get in; the lock
-    # makes the wait a fair queue. Other processes (the scheduler, an import) still meet at
-    # SQLite's lock and its busy timeout.
+    # makes the wait a fair queue. Other processes (the other workers, the scheduler, an import)
+    # meet at SQLite's lock, which :func:`_begin_immediate` polls every millisecond.
     write_turn = threading.Lock()
 
     def _end_turn(connection_info: dict) -> None:
