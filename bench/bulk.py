@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, add_common, bench_line
+from common import ROOT, add_common, bench_line, drop_database, scratch_url
 from server import Client, Gunicorn
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from tracker.clock import SystemClock
@@ -35,25 +35,9 @@ def _timed_process(command: list[str], env: dict[str, str]) -> tuple[float, floa
     return float(found[0]), int(found[1]) / 1024, done.stdout
 
 
-def _scratch(url: str) -> str:
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = url.rsplit("/", 1)[1] + "_import"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop(url: str, scratch: str) -> None:
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch.rsplit("/", 1)[1]}"'))
-    admin.dispose()
-
 
 def bench_import(url: str, scale: float, env: dict[str, str]) -> None:
-    scratch = _scratch(url)
+    scratch = scratch_url(url)
     try:
         seconds, peak, out = _timed_process(
             [sys.executable, "bench/seed.py", "--url", scratch, "--scale", str(scale), "--forecasts-only"], env)
@@ -62,7 +46,7 @@ def bench_import(url: str, scale: float, env: dict[str, str]) -> None:
         bench_line("bulk_copy_forecasts_per_s", int(count) / float(copy_seconds), "forecasts/s")
         bench_line("bulk_copy_peak_mb", peak, "MB")
     finally:
-        _drop(url, scratch)
+        drop_database(scratch)
 
 
 def bench_rebuild(url: str, env: dict[str, str]) -> None:

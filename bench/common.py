@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: sizes, database sessions, BENCH lines, percentiles."""
+"""Shared helpers of the benchmark scripts: sizes, databases, BENCH lines, percentiles."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,49 @@ if str(ROOT) not in sys.path:
 #: The issue's full dataset; --scale 0.1 is `make bench-quick`.
 FULL = {"questions": 1000, "forecasters": 10000, "forecasts": 1_000_000, "big": 100_000, "resolved": 500}
 BENCH_PASSWORD = "bench-password-123"
+
+
+def _server(url: str):
+    """An AUTOCOMMIT engine on the ``postgres`` database of ``url``'s server (CREATE/DROP DATABASE)."""
+    from sqlalchemy import create_engine
+
+    base = url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+
+
+def create_database(url: str, fresh: bool = False) -> None:
+    """Create ``url``'s PostgreSQL database if it is missing (``fresh``: drop it first)."""
+    from sqlalchemy import text
+
+    if not url.startswith("postgresql"):
+        return
+    name = url.rsplit("/", 1)[1]
+    engine = _server(url)
+    with engine.connect() as conn:
+        if fresh:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Drop ``url``'s PostgreSQL database if it exists."""
+    from sqlalchemy import text
+
+    if not url.startswith("postgresql"):
+        return
+    engine = _server(url)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def scratch_url(url: str) -> str:
+    """An empty PostgreSQL database ``<name>_import`` beside ``url``, created afresh."""
+    scratch = url + "_import"
+    create_database(scratch, fresh=True)
+    return scratch
 
 
 @dataclass

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, bench_line
-from sqlalchemy import create_engine, text
+from common import ROOT, bench_line, drop_database, scratch_url
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from tracker import migrate
@@ -35,31 +35,11 @@ DAY = timedelta(days=1)
 PEAK_MB_LIMIT = 200  # issue 14: the import of 1,000,000 forecasts stays under this (max RSS)
 
 
-def _admin(url: str):
-    base = url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-
-
-def scratch_url(url: str, workdir: Path) -> str:
+def scratch_for(url: str, workdir: Path) -> str:
     """An empty database for the import: on PostgreSQL ``<name>_import`` beside ``url``."""
     if not url.startswith("postgresql"):
         return f"sqlite:///{workdir / 'import.sqlite3'}"
-    admin = _admin(url)
-    name = url.rsplit("/", 1)[1] + "_import"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_scratch(url: str, scratch: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    admin = _admin(url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
+    return scratch_url(url)
 
 
 def make_questions(url: str, n: int, now: datetime) -> list[tuple[str, list[str], datetime, datetime]]:
@@ -135,7 +115,7 @@ def main() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         workdir = Path(tmp)
-        scratch = scratch_url(args.url, workdir)
+        scratch = scratch_for(args.url, workdir)
         try:
             questions = make_questions(scratch, args.questions, now)
             started = time.perf_counter()
@@ -156,7 +136,7 @@ def main() -> None:
                 raise SystemExit(f"peak RSS {peak:.0f} MB is over the {PEAK_MB_LIMIT} MB target "
                                  f"for {args.forecasts:,} forecasts")
         finally:
-            drop_scratch(args.url, scratch)
+            drop_database(scratch)
 
 
 if __name__ == "__main__":

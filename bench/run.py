@@ -14,27 +14,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, add_common
-from sqlalchemy import create_engine, text
-
-
-def _admin_url(url: str) -> str:
-    return url.rsplit("/", 1)[0] + "/postgres"
-
-
-def _database(url: str, create: bool) -> None:
-    if not url.startswith("postgresql"):
-        return
-    name = url.rsplit("/", 1)[1]
-    engine = create_engine(_admin_url(url).replace("postgresql://", "postgresql+psycopg://", 1),
-                           isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if create and not exists:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        if not create and exists:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    engine.dispose()
+from common import ROOT, add_common, create_database, drop_database
 
 
 def main() -> None:
@@ -56,7 +36,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
     lines: list[str] = []
     started = time.perf_counter()
-    _database(args.url, create=True)
+    create_database(args.url)
     try:
         for step in steps:
             print(f"== {step[0]}", flush=True)
@@ -71,7 +51,7 @@ def main() -> None:
                 raise SystemExit(f"{step[0]} failed with exit code {process.returncode}")
     finally:
         if not args.keep:
-            _database(args.url, create=False)
+            drop_database(args.url)
     print(f"== done in {time.perf_counter() - started:.0f} s (scale {args.scale})")
     for line in lines:
         print(line)
