@@ -80,12 +80,13 @@ def mark_crowds_stale(session: Session, question_ids: Sequence[int]) -> None:
     ids = sorted(set(question_ids))  # one order for every caller: no deadlock between two imports
     if not ids:
         return
-    for question_id in ids:
-        lock_question(session, question_id)
     dialect = session.get_bind().dialect.name
-    for question_id in ids:
-        session.execute(_upsert_statement(dialect, QuestionCrowd,
-                                          {"question_id": question_id, "last_forecast_id": STALE}, ["question_id"]))
+    if dialect == "postgresql":  # the locks of lock_question, all in one statement, in id order
+        session.execute(text("SELECT pg_advisory_xact_lock(:c, q) FROM unnest(CAST(:ids AS integer[])) AS q"),
+                        {"c": LOCK_CLASS, "ids": ids})
+    make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(make(QuestionCrowd).values([{"question_id": q, "last_forecast_id": STALE} for q in ids])
+                    .on_conflict_do_update(index_elements=["question_id"], set_={"last_forecast_id": STALE}))
 
 
 def latest_forecast_ids(session: Session, question_ids: Sequence[int]) -> dict[int, int]:
