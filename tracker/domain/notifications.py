@@ -193,19 +193,16 @@ def digest_drafts(session: Session, now: datetime) -> list[Draft]:
         .order_by(User.id)
     ).all()
     subject = f"Your weekly digest: week of {ref}"
+    # The same for everyone; only the resolved questions' lines carry each reader's own score.
+    head = (["Closing within a week:", *(f"- {q.title} (closes {q.closes_at:%Y-%m-%d %H:%M} UTC)" for q in closing)]
+            if closing else [])
+    tail = (["New questions:", *(f"- {q.title} (closes {q.closes_at:%Y-%m-%d})" for q in opened)]
+            if opened else [])
+    outcomes = [(q.id, f"- {q.title}: {_outcome(event)}") for q, event in resolved]
     drafts = []
     for user_id in users:
-        lines: list[str] = []
-        if closing:
-            lines.append("Closing within a week:")
-            lines += [f"- {q.title} (closes {q.closes_at:%Y-%m-%d %H:%M} UTC)" for q in closing]
-        if resolved:
-            lines.append("Resolved this week:")
-            for q, event in resolved:
-                mine = scores[user_id].get(q.id)
-                lines.append(f"- {q.title}: {_outcome(event)}" + (f"; {score_text(mine)}" if mine else ""))
-        if opened:
-            lines.append("New questions:")
-            lines += [f"- {q.title} (closes {q.closes_at:%Y-%m-%d})" for q in opened]
-        drafts.append(Draft(user_id, "digest", ref, None, subject, "\n".join(lines)))
+        mine = scores.get(user_id, {})
+        middle = (["Resolved this week:", *(line + (f"; {score_text(mine[qid])}" if qid in mine else "")
+                                             for qid, line in outcomes)] if outcomes else [])
+        drafts.append(Draft(user_id, "digest", ref, None, subject, "\n".join([*head, *middle, *tail])))
     return drafts
