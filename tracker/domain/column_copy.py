@@ -176,16 +176,18 @@ def read_select(session: Session, stmt: Select, kinds: Sequence[str]) -> list[np
 
 
 def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.ndarray]:
-    """Run ``sql`` (a SELECT of non-NULL int4 'i4', int8 'i8' or float8 'f8' columns, in ``kinds``
-    order; on PostgreSQL floats may be NULL only if the query coalesces them) and return one
-    array per column. PostgreSQL sends each column as one binary array (``array_agg``): a COPY
-    of the rows themselves costs a driver round per row."""
+    """Run ``sql`` (a SELECT of non-NULL int4 'i4', int8 'i8', float8 'f8' or timestamp 'ts'
+    columns, in ``kinds`` order; on PostgreSQL floats may be NULL only if the query coalesces
+    them) and return one array per column, timestamps as int64 microseconds since 1970 UTC.
+    PostgreSQL sends each column as one binary array (``array_agg``): a COPY of the rows
+    themselves costs a driver round per row, and a timestamp travels as its own 8 bytes (no
+    numeric ``extract`` per row)."""
     if session.get_bind().dialect.name != "postgresql":
         rows = session.connection().exec_driver_sql(sql).all()
         if not rows:
             return [np.zeros(0, dtype=np.float64 if k == "f8" else np.int64) for k in kinds]
         # None (NULL) becomes NaN in a float column.
-        return [np.asarray(col, dtype=np.float64 if k == "f8" else np.int64)
+        return [_sqlite_times(col) if k == "ts" else np.asarray(col, dtype=np.float64 if k == "f8" else np.int64)
                 for col, k in zip(zip(*rows, strict=True), kinds, strict=True)]
     names = [f"c{i}" for i in range(len(kinds))]
     wrapped = (f"SELECT {', '.join(f'array_agg(q.{name})' for name in names)} "
@@ -204,7 +206,7 @@ def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.nd
     for kind in kinds:
         length = int.from_bytes(data[offset:offset + 4], "big", signed=True)
         offset += 4
-        item = "f8" if kind == "f8" else ("i8" if kind == "i8" else "i4")
+        item = "f8" if kind == "f8" else ("i8" if kind in ("i8", "ts") else "i4")
         if length < 0:  # array_agg over no rows is NULL
             result.append(np.zeros(0, dtype=np.float64 if kind == "f8" else np.int64))
             continue
@@ -216,6 +218,15 @@ def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.nd
                                count=size, offset=offset + 20)
         if size and np.any(record["l"] != width):
             raise ValueError(f"a column read as {kind} is not {kind}")
-        result.append(record["v"].astype(np.float64 if kind == "f8" else np.int64))
+        column = record["v"].astype(np.float64 if kind == "f8" else np.int64)
+        result.append(column + _PG_EPOCH_US if kind == "ts" else column)
         offset += length
     return result
+
+
+def _sqlite_times(values: Sequence) -> np.ndarray:
+    """SQLite's timestamps (naive UTC text) as int64 microseconds since 1970."""
+    def micros(text) -> int:
+        value = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return (value - _UNIX_EPOCH) // timedelta(microseconds=1)
+    return np.fromiter((micros(v) for v in values), dtype=np.int64, count=len(values))

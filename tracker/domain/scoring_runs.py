@@ -89,49 +89,39 @@ def _load_forecasts(session: Session, question_ids: Sequence[int], index_of: dic
                     position_of: dict[int, int]) -> tuple:
     """Every probability of every forecast in the batch, as arrays sorted by (question, forecaster,
     time, id): question index, forecaster id, time in microseconds, probabilities (n, K_max).
-    PostgreSQL streams them as a binary COPY; elsewhere one query."""
-    ids = [int(q) for q in question_ids]
-    if session.get_bind().dialect.name == "postgresql":
-        micros = "(extract(epoch from f.created_at) * 1000000)::int8"
-    else:  # SQLite stores naive UTC text; julianday keeps microseconds to about a millisecond, so
-        # the text is read instead (below).
-        micros = "f.created_at"
-    sql = (f"SELECT f.id, f.question_id, f.user_id, {micros}, p.option_id, p.probability "
-           "FROM forecasts f JOIN forecast_probabilities p ON p.forecast_id = f.id "
-           f"WHERE f.question_id IN ({', '.join(map(str, ids))})")
-    if len(ids) == 1:
-        # One question's forecast ids bound its probability rows (they lie in its lifetime): an
-        # index range on the child table instead of a scan of all of it. A batch of many
-        # questions spans most ids anyway, and its min and max cost a scan of their own.
-        low, high = session.execute(select(func.min(Forecast.id), func.max(Forecast.id))
-                                    .where(Forecast.question_id == ids[0])).one()
-        if low is None:
-            return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
-        sql += f" AND p.forecast_id BETWEEN {int(low)} AND {int(high)}"
-    if session.get_bind().dialect.name == "postgresql":
-        fid, qid, uid, at, option, prob = read_columns(session, sql, ["i4", "i4", "i4", "i8", "i4", "f8"])
-    else:
-        rows = session.connection().exec_driver_sql(sql).all()
-        fid, qid, uid, option, prob = (np.asarray([r[i] for r in rows], dtype=np.float64 if i == 5 else np.int64)
-                                       for i in (0, 1, 2, 4, 5))
-        at = np.fromiter((_sqlite_micros(r[3]) for r in rows), dtype=np.int64, count=len(rows))
+
+    Two reads, joined here: the batch's forecasts, then their probability rows found through
+    the probability table's primary key (``forecast_id = ANY(ARRAY(...))``: one sorted index
+    scan). A join lets PostgreSQL's planner hash the batch's forecasts and scan the whole
+    probability table for each batch instead: its cost grew with the history, not the batch."""
+    in_batch = f"question_id IN ({', '.join(str(int(q)) for q in question_ids)})"
+    fid, qid, uid, at = read_columns(session, f"SELECT id, question_id, user_id, created_at FROM forecasts "
+                                     f"WHERE {in_batch}", ["i4", "i4", "i4", "ts"])
     if len(fid) == 0:
         return _EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros((0, 2))
-    positions = np.fromiter((position_of[o] for o in option.tolist()), dtype=np.int64, count=len(option))
-    questions = np.fromiter((index_of[q] for q in qid.tolist()), dtype=np.int64, count=len(qid))
+    ids = f"SELECT id FROM forecasts WHERE {in_batch}"
+    ids = f"= ANY(ARRAY({ids}))" if session.get_bind().dialect.name == "postgresql" else f"IN ({ids})"
+    of, option, prob = read_columns(session, "SELECT forecast_id, option_id, probability FROM "
+                                    f"forecast_probabilities WHERE forecast_id {ids}", ["i4", "i4", "f8"])
+    by_id = np.argsort(fid)
+    row = by_id[np.searchsorted(fid, of, sorter=by_id)]
+    positions = _lookup(position_of, option)
+    probs = np.zeros((len(fid), int(positions.max(initial=0)) + 1))
+    probs[row, positions] = prob
+    # A forecast without probability rows is no forecast (as an inner join had it).
+    has = np.bincount(row, minlength=len(fid)) > 0
+    questions = _lookup(index_of, qid)
     order = np.lexsort((fid, at, uid, questions))
-    fid, questions, uid, at, positions, prob = (a[order] for a in (fid, questions, uid, at, positions, prob))
-    # Rows come grouped by forecast; a new forecast starts where the id changes.
-    new = np.r_[True, fid[1:] != fid[:-1]]
-    starts = np.flatnonzero(new)
-    probs = np.zeros((len(starts), int(positions.max()) + 1))
-    probs[np.cumsum(new) - 1, positions] = prob
-    return questions[starts], uid[starts], at[starts], probs
+    order = order[has[order]]
+    return questions[order], uid[order], at[order], probs[order]
 
 
-def _sqlite_micros(text: str) -> int:
-    value = datetime.fromisoformat(text).replace(tzinfo=UTC)
-    return (value - _UNIX_EPOCH) // timedelta(microseconds=1)
+def _lookup(mapping: dict[int, int], keys: np.ndarray) -> np.ndarray:
+    """``mapping[k]`` for each of ``keys`` (all present), without a Python step per key."""
+    known = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
+    values = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
+    order = np.argsort(known)
+    return values[order[np.searchsorted(known, keys, sorter=order)]]
 
 
 def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int],
