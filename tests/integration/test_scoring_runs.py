@@ -216,3 +216,52 @@ def test_a_resolve_and_three_corrections_leave_exactly_what_a_rebuild_writes(db_
     assert rebuilt[0] == kept[0]
     assert rebuilt[1] == kept[1]
     assert rebuilt[2] == kept[2]
+
+
+def test_fingerprints_tell_every_compared_value_apart():
+    """A change of any one stored value (a NULL included) changes the row's fingerprint; equal
+    rows, whatever their NaN bits, share one; none is the 'unknown' value stored rows read as."""
+    import numpy as np
+
+    from tracker.domain import scoring_runs as runs
+
+    n = len(runs._COMPARED) + 1
+    columns = {name: np.full(n, 7 if name in runs._INTEGERS | runs._TIMES else 0.25) for name in runs._COMPARED}
+    columns["question_id"] = np.arange(n)
+    for row, name in enumerate(runs._COMPARED, start=1):  # row 0 untouched, row k changes one value
+        columns[name] = columns[name].astype(np.int64 if name in runs._INTEGERS | runs._TIMES else np.float64)
+        columns[name][row] = 8 if name in runs._INTEGERS | runs._TIMES else np.nan
+    printed = runs.fingerprints(columns)
+    assert len(set(printed.tolist())) == n and runs._UNKNOWN not in printed
+    payload = np.array([0x7FF8000000000001], dtype=np.int64).view(np.float64)  # another NaN
+    same = {name: values[1:2].copy() for name, values in columns.items()}
+    same["resolution_event_id"] = columns["resolution_event_id"][0:1]
+    same["brier"] = np.where(np.isnan(same["brier"]), payload, same["brier"])
+    assert runs.fingerprints(same)[0] == runs.fingerprints({k: v[0:1] for k, v in columns.items()})[0]
+
+
+def test_a_run_rewrites_only_the_rows_whose_values_changed(db_session, clock, scene):
+    """PostgreSQL compares stored fingerprints: an unchanged row keeps its id and computed_at, a
+    changed row is rewritten, and a row without a fingerprint (stored before 0013) is rewritten."""
+    from sqlalchemy import update
+
+    q, a, b = scene
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite replaces a question's rows (no comparison)")
+    _event(db_session, q, "resolve", "yes")
+    rescore_questions(db_session, clock, [q.id])
+    before = {u: (s.id, s.computed_at, s.fingerprint) for u, s in _scores(db_session, q).items()}
+    assert all(fp is not None for _id, _at, fp in before.values())
+    clock.advance(hours=1)
+    add_forecast(db_session, q, b, 0.2, at(6))  # bob's row changes (and ann's relative Brier)
+    db_session.execute(update(Score).where(Score.user_id == a.id).values(fingerprint=None, brier=0.5))
+    rescore_questions(db_session, clock, [q.id])
+    db_session.expire_all()
+    after = _scores(db_session, q)
+    assert after[b.id].id != before[b.id][0] and after[b.id].computed_at == clock.now()
+    assert after[a.id].brier != 0.5 and after[a.id].fingerprint is not None
+    clock.advance(hours=1)
+    rebuild_all(db_session, clock)  # nothing changed since: every row kept as it is
+    db_session.expire_all()
+    assert {u: (s.id, s.computed_at) for u, s in _scores(db_session, q).items()} == {
+        u: (s.id, s.computed_at) for u, s in after.items()}

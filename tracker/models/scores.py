@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .aggregates import BIN_COLUMNS
@@ -36,6 +36,9 @@ class Score(Base):
     # the question's scheduled close has not passed.
     # When the row's values last changed: a run that finds the same values keeps the row.
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A 64-bit hash of the stored values (tracker.domain.scoring_runs.fingerprints): a run reads
+    # it, not every column, to find the rows it must rewrite. NULL: unknown, rewritten next run.
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
 for _name in BIN_COLUMNS:
