@@ -265,3 +265,32 @@ def test_a_run_rewrites_only_the_rows_whose_values_changed(db_session, clock, sc
     db_session.expire_all()
     assert {u: (s.id, s.computed_at) for u, s in _scores(db_session, q).items()} == {
         u: (s.id, s.computed_at) for u, s in after.items()}
+
+
+def test_aggregate_rows_are_rewritten_only_where_their_values_change(db_session, clock, scene, monkeypatch):
+    """A rebuild that finds the stored aggregates right writes and deletes none; a correction
+    rewrites the rows of the question's forecasters (overall and its tags), nobody else's."""
+    import tracker.domain.forecaster_stats as stats
+
+    q, a, b = scene
+    carl = make_user(db_session, "carl")
+    q2 = make_question(db_session, "q2", opens_at=at(1, 0), closes_at=at(9), status="closed", tags=["t"])
+    add_forecast(db_session, q2, a, 0.3, at(2))
+    add_forecast(db_session, q, carl, 0.7, at(2))
+    clock.set(datetime(2017, 5, 1, tzinfo=UTC))
+    for question in (q, q2):
+        _event(db_session, question, "resolve", "yes")
+        question.status = "resolved"
+        rescore_questions(db_session, clock, [question.id])
+    touched: list[tuple[str, list]] = []
+    real_write, real_delete = stats.write_columns, stats._delete_keys
+    monkeypatch.setattr(stats, "write_columns", lambda s, t, cols: touched.append(
+        ("write", sorted(zip(cols["user_id"], cols["tag"], strict=True)))) or real_write(s, t, cols))
+    monkeypatch.setattr(stats, "_delete_keys", lambda s, users, tags: touched.append(
+        ("delete", sorted(zip(users, tags, strict=True)))) or real_delete(s, users, tags))
+    rebuild_all(db_session, clock)
+    assert touched == [("delete", []), ("write", [])]
+    touched.clear()
+    _event(db_session, q2, "resolve", "no")
+    rescore_questions(db_session, clock, [q2.id])
+    assert touched == [("delete", [(a.id, ""), (a.id, "t")]), ("write", [(a.id, ""), (a.id, "t")])]

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, and_, case, select, true
+from sqlalchemy import ColumnElement, Table, and_, case, delete, select, true
 from sqlalchemy.orm import Session
 
 from .. import scoring
 from ..models import BIN_COLUMNS, ForecasterStat, Question, QuestionTag, Score
-from .column_copy import float_or_nan, read_select, replace_rows
+from .column_copy import float_or_nan, read_select, write_columns
 
 OVERALL = ""
 #: The summed fields of an aggregate, in vector order.
@@ -143,22 +143,61 @@ def key_sums(session: Session, rows: Contributions, sign: float = 1.0) -> KeySum
     return total
 
 
-def _stored_totals(session: Session, keys: KeySums) -> KeySums:
-    """The stored sums of every aggregate row of ``keys``' forecasters and tags."""
-    tags = sorted(set(keys.tag.tolist()))
-    tag_index = case({t: i for i, t in enumerate(tags)}, value=ForecasterStat.tag)
-    kinds = ["i4" if name in _INTEGER_FIELDS else "f8" for name in FIELDS]
-    users = sorted(set(keys.user_id.tolist()))
+#: The aggregate columns computed from the sums (compared too: a rebuild follows a change of
+#: how they are computed even where the sums are the same).
+DERIVED = ["mean_brier", "mean_relative_brier", "mean_log_score", "mean_coverage", "calibration"]
+
+
+@dataclass
+class Stored:
+    """Stored aggregate rows: their sums (in SUM_UNIT but for the counts) and derived columns."""
+
+    sums: KeySums
+    derived: np.ndarray  # (k, len(DERIVED)), NaN for NULL
+
+
+def _stored_rows(session: Session, keys: KeySums | None) -> Stored:
+    """The stored aggregate rows of exactly ``keys``' (forecaster, tag) pairs; every row if None."""
+    if keys is None:
+        tags = sorted(session.scalars(select(ForecasterStat.tag).distinct()))
+        groups: list[ColumnElement[bool]] = [true()] if tags else []
+        wanted = None
+    else:
+        tags = sorted(set(keys.tag.tolist()))
+        users = sorted(set(keys.user_id.tolist()))
+        groups = [_rows_of(users[start:start + USERS_PER_QUERY], tags)
+                  for start in range(0, len(users), USERS_PER_QUERY)]
+        wanted = _codes(keys.user_id, keys.tag, tags)
+    kinds = ["i4" if name in _INTEGER_FIELDS else "f8" for name in FIELDS] + ["f8"] * len(DERIVED)
+    derived = [float_or_nan(session, getattr(ForecasterStat, name)) for name in DERIVED]
     found = []
-    for start in range(0, len(users), USERS_PER_QUERY):
-        stmt = select(ForecasterStat.user_id, tag_index, *[getattr(ForecasterStat, f) for f in FIELDS]).where(
-            _rows_of(users[start:start + USERS_PER_QUERY], tags))
-        columns = read_select(session, stmt, ["i4", "i4", *kinds])
-        sums = np.stack([c.astype(np.float64) for c in columns[2:]], axis=1).reshape(-1, len(FIELDS))
-        sums[:, _UNIT_FIELDS] = scoring.to_sum_units(sums[:, _UNIT_FIELDS])
-        found.append(KeySums(columns[0], np.asarray(tags, dtype=str)[columns[1]], sums))
-    return _group(np.concatenate([f.user_id for f in found]), np.concatenate([f.tag for f in found]),
-                  np.concatenate([f.sums for f in found]))
+    for where in groups:
+        tag_index = case({t: i for i, t in enumerate(tags)}, value=ForecasterStat.tag)
+        stmt = select(ForecasterStat.user_id, tag_index, *[getattr(ForecasterStat, f) for f in FIELDS],
+                      *derived).where(where)
+        found.append(read_select(session, stmt, ["i4", "i4", *kinds]))
+    if not found:
+        return Stored(KeySums.empty(), np.zeros((0, len(DERIVED))))
+    columns = [np.concatenate(parts) for parts in zip(*found, strict=True)]
+    user_id, tag = columns[0], np.asarray(tags, dtype=str)[columns[1]] if tags else np.zeros(0, dtype=str)
+    values = np.stack([c.astype(np.float64) for c in columns[2:]], axis=1).reshape(-1, len(FIELDS) + len(DERIVED))
+    if wanted is not None:  # the query read every pair of the keys' forecasters and tags
+        exact = np.isin(_codes(user_id, tag, tags), wanted)
+        user_id, tag, values = user_id[exact], tag[exact], values[exact]
+    sums = values[:, :len(FIELDS)]
+    sums[:, _UNIT_FIELDS] = scoring.to_sum_units(sums[:, _UNIT_FIELDS])
+    return Stored(KeySums(user_id, tag, sums), values[:, len(FIELDS):])
+
+
+def stored_rows(session: Session) -> Stored:
+    """Every stored aggregate row (a rebuild compares its totals with them)."""
+    return _stored_rows(session, None)
+
+
+def _codes(user_id: np.ndarray, tag: np.ndarray, vocabulary: Sequence[str]) -> np.ndarray:
+    """One int64 per (forecaster, tag) pair, tags numbered by their place in ``vocabulary``."""
+    index = np.searchsorted(np.asarray(vocabulary, dtype=str), np.asarray(tag, dtype=str))
+    return np.asarray(user_id, dtype=np.int64) * (len(vocabulary) + 1) + index
 
 
 def _rows_of(users: list[int], tags: list[str]):
@@ -166,31 +205,74 @@ def _rows_of(users: list[int], tags: list[str]):
 
 
 def apply_deltas(session: Session, deltas: KeySums) -> None:
-    """Add ``deltas`` to the stored aggregates and rewrite the rows they touch."""
-    if len(deltas.user_id) == 0:
+    """Add ``deltas`` to the stored aggregates and rewrite the rows whose values change (a delta
+    of exactly zero, in whole SUM_UNITs, changes nothing and is not even read)."""
+    moved = np.any(deltas.sums != 0.0, axis=1)
+    if not moved.any():
         return
-    totals = _stored_totals(session, deltas) + deltas
-    users, tags = sorted(set(deltas.user_id.tolist())), sorted(set(deltas.tag.tolist()))
-    write_totals(session, totals, _rows_of(users, tags))
+    deltas = KeySums(deltas.user_id[moved], deltas.tag[moved], deltas.sums[moved])
+    stored = _stored_rows(session, deltas)
+    write_totals(session, stored.sums + deltas, stored)
 
 
-def write_totals(session: Session, totals: KeySums, scope: ColumnElement[bool]) -> None:
-    """Make the aggregate rows in ``scope`` one row per key of ``totals`` with at least one scored
-    question (a forecaster left with none has no row), means and calibration from the sums."""
+def write_totals(session: Session, totals: KeySums, stored: Stored) -> None:
+    """Make the aggregate rows of ``stored``'s and ``totals``' keys one row per key of
+    ``totals`` with at least one scored question (a forecaster left with none has no row), means
+    and calibration from the sums. Rows whose values are already stored are left alone: no write,
+    and no dead row for a database whose vacuum may be far off."""
     keep = totals.sums[:, 0] > 0.5
-    matrix = totals.sums[keep]
+    totals = KeySums(totals.user_id[keep], totals.tag[keep], totals.sums[keep])
+    columns = _row_columns(totals)
+    vocabulary = sorted(set(totals.tag.tolist()) | set(stored.sums.tag.tolist()))
+    new_codes = _codes(totals.user_id, totals.tag, vocabulary)
+    old_codes = _codes(stored.sums.user_id, stored.sums.tag, vocabulary)
+    order = np.argsort(old_codes)
+    at = np.minimum(np.searchsorted(old_codes[order], new_codes), max(len(order) - 1, 0))
+    same = np.zeros(len(new_codes), dtype=bool)
+    if len(order):
+        match = order[at]
+        derived = np.stack([columns[name] for name in DERIVED], axis=1).reshape(-1, len(DERIVED))
+        same = ((old_codes[match] == new_codes) & np.all(stored.sums.sums[match] == totals.sums, axis=1)
+                & np.all(_same_floats(stored.derived[match], derived), axis=1))
+    kept = np.zeros(len(old_codes), dtype=bool)
+    kept[order[at[same]]] = True
+    _delete_keys(session, stored.sums.user_id[~kept], stored.sums.tag[~kept])
+    changed = np.flatnonzero(~same)
+    write_columns(session, cast(Table, ForecasterStat.__table__),
+                  {name: [values[i] for i in changed] if isinstance(values, list) else values[changed]
+                   for name, values in columns.items()})
+
+
+def _same_floats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
+def _row_columns(totals: KeySums) -> dict[str, np.ndarray | list]:
+    """The stored columns of the aggregate rows of ``totals``: sums back to plain values, means
+    and calibration (REL of the pooled bins) from :mod:`tracker.scoring`."""
+    matrix = totals.sums.copy()
     matrix[:, _UNIT_FIELDS] = scoring.from_sum_units(matrix[:, _UNIT_FIELDS])
     means = scoring.mean_from_sums(matrix[:, [2, 4, 6, 8]], matrix[:, [3, 5, 7, 9]])
     bins = matrix[:, _BINS].reshape(len(matrix), 3, scoring.N_BINS)
     reliability = (scoring.calibration_from_bin_sums(bins[:, 0], bins[:, 1], bins[:, 2]).reliability
                    if len(matrix) else np.zeros(0))
-    columns: dict[str, np.ndarray | list] = {"user_id": totals.user_id[keep], "tag": totals.tag[keep].tolist()}
+    columns: dict[str, np.ndarray | list] = {"user_id": totals.user_id, "tag": totals.tag.tolist()}
     for i, name in enumerate(FIELDS):
         columns[name] = np.rint(matrix[:, i]).astype(np.int64) if name in _INTEGER_FIELDS else matrix[:, i]
-    for i, name in enumerate(("mean_brier", "mean_relative_brier", "mean_log_score", "mean_coverage")):
+    for i, name in enumerate(DERIVED[:4]):
         columns[name] = means[:, i]
     columns["calibration"] = np.asarray(reliability, dtype=np.float64)
-    replace_rows(session, cast(Table, ForecasterStat.__table__), columns, scope)
+    return columns
+
+
+def _delete_keys(session: Session, user_id: np.ndarray, tag: np.ndarray) -> None:
+    """Delete the aggregate rows of exactly these (forecaster, tag) pairs: per tag, forecasters
+    in lists of USERS_PER_QUERY (the primary key's order)."""
+    for name in sorted(set(tag.tolist())):
+        users = sorted(user_id[tag == name].tolist())
+        for start in range(0, len(users), USERS_PER_QUERY):
+            session.execute(delete(ForecasterStat).where(ForecasterStat.tag == name, ForecasterStat.user_id.in_(
+                users[start:start + USERS_PER_QUERY])))
 
 
 def rebuild_stats(session: Session) -> None:
@@ -200,7 +282,7 @@ def rebuild_stats(session: Session) -> None:
     for start in range(0, len(question_ids), QUESTIONS_PER_READ):
         rows = stored_contributions(session, question_ids[start:start + QUESTIONS_PER_READ], resolved_only=True)
         totals = totals + key_sums(session, rows)
-    write_totals(session, totals, true())
+    write_totals(session, totals, _stored_rows(session, None))
 
 
 def pooled_bins(session: Session, user_id: int, tag: str = OVERALL) -> np.ndarray:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, true
+from sqlalchemy import Table, and_, delete, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .. import scoring
@@ -28,6 +28,7 @@ from .forecaster_stats import (
     contributions,
     key_sums,
     stored_contributions,
+    stored_rows,
     write_totals,
 )
 
@@ -355,5 +356,5 @@ def rebuild_all(session: Session, clock: Clock) -> RunReport:
         # As rebuild_stats: only resolved questions count towards the aggregates.
         keep = np.isin(new.question_id, np.asarray(sorted(resolved), dtype=np.int64))
         totals = totals + key_sums(session, Contributions(new.user_id[keep], new.question_id[keep], new.matrix[keep]))
-    write_totals(session, totals, true())
+    write_totals(session, totals, stored_rows(session))
     return report
