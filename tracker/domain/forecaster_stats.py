@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, and_, case, delete, select, true
+from sqlalchemy import ColumnElement, Table, and_, any_, case, delete, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from .. import scoring
@@ -165,8 +165,7 @@ def _stored_rows(session: Session, keys: KeySums | None) -> Stored:
     else:
         tags = sorted(set(keys.tag.tolist()))
         users = sorted(set(keys.user_id.tolist()))
-        groups = [_rows_of(users[start:start + USERS_PER_QUERY], tags)
-                  for start in range(0, len(users), USERS_PER_QUERY)]
+        groups = [and_(_user_in(session, part), ForecasterStat.tag.in_(tags)) for part in _parts(session, users)]
         wanted = _codes(keys.user_id, keys.tag, tags)
     kinds = ["i4" if name in _INTEGER_FIELDS else "f8" for name in FIELDS] + ["f8"] * len(DERIVED)
     derived = [float_or_nan(session, getattr(ForecasterStat, name)) for name in DERIVED]
@@ -200,8 +199,19 @@ def _codes(user_id: np.ndarray, tag: np.ndarray, vocabulary: Sequence[str]) -> n
     return np.asarray(user_id, dtype=np.int64) * (len(vocabulary) + 1) + index
 
 
-def _rows_of(users: list[int], tags: list[str]):
-    return and_(ForecasterStat.user_id.in_(users), ForecasterStat.tag.in_(tags))
+def _parts(session: Session, users: list[int]) -> list[list[int]]:
+    """``users`` in lists of USERS_PER_QUERY for SQLite's IN; whole for PostgreSQL's ANY."""
+    if session.get_bind().dialect.name == "postgresql":
+        return [users]
+    return [users[start:start + USERS_PER_QUERY] for start in range(0, len(users), USERS_PER_QUERY)]
+
+
+def _user_in(session: Session, users: list[int]) -> ColumnElement[bool]:
+    """``user_id`` among ``users``. PostgreSQL gets one array literal (``= ANY(ARRAY[...])``): an
+    IN list of thousands of parameters costs more to bind and plan than the rows it finds."""
+    if session.get_bind().dialect.name == "postgresql":
+        return ForecasterStat.user_id == any_(literal_column(f"ARRAY[{','.join(str(int(u)) for u in users)}]::int[]"))
+    return ForecasterStat.user_id.in_(users)
 
 
 def apply_deltas(session: Session, deltas: KeySums) -> None:
@@ -266,13 +276,11 @@ def _row_columns(totals: KeySums) -> dict[str, np.ndarray | list]:
 
 
 def _delete_keys(session: Session, user_id: np.ndarray, tag: np.ndarray) -> None:
-    """Delete the aggregate rows of exactly these (forecaster, tag) pairs: per tag, forecasters
-    in lists of USERS_PER_QUERY (the primary key's order)."""
+    """Delete the aggregate rows of exactly these (forecaster, tag) pairs, tag by tag."""
     for name in sorted(set(tag.tolist())):
         users = sorted(user_id[tag == name].tolist())
-        for start in range(0, len(users), USERS_PER_QUERY):
-            session.execute(delete(ForecasterStat).where(ForecasterStat.tag == name, ForecasterStat.user_id.in_(
-                users[start:start + USERS_PER_QUERY])))
+        for part in _parts(session, users):
+            session.execute(delete(ForecasterStat).where(ForecasterStat.tag == name, _user_in(session, part)))
 
 
 def rebuild_stats(session: Session) -> None:

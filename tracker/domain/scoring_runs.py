@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, func, insert, or_, select
+from sqlalchemy import Table, and_, any_, delete, func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from .. import scoring
@@ -317,8 +317,9 @@ def _write_scores(session: Session, columns: dict[str, np.ndarray], scope) -> in
     if len(stale) == len(stored[0]):  # every row changed (a correction): one delete by question
         session.execute(delete(Score).where(scope))
         stale = []
-    for start in range(0, len(stale), 10_000):
-        session.execute(delete(Score).where(Score.id.in_(stale[start:start + 10_000])))
+    if stale:  # one array literal: an IN list of thousands of parameters costs more to plan
+        session.execute(delete(Score).where(Score.id == any_(literal_column(
+            f"ARRAY[{','.join(str(int(i)) for i in stale)}]::int[]"))))
     changed = np.flatnonzero(~same)
     write_columns(session, table, {name: np.asarray(values)[changed] for name, values in columns.items()})
     return len(new_key)
