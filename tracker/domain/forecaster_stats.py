@@ -56,7 +56,8 @@ def contributions(user_id: np.ndarray, question_id: np.ndarray, forecasts: np.nd
     coverage (NaN: absent), ``bins`` (n, 33) calibration bin sums in BIN_COLUMNS order (NaN or 0:
     no samples yet)."""
     n = len(user_id)
-    matrix = np.zeros((n, len(FIELDS)))
+    # Column-major: every step below, and the grouping, works a column at a time.
+    matrix = np.zeros((n, len(FIELDS)), order="F")
     matrix[:, 0] = 1.0
     matrix[:, 1] = forecasts
     for i in range(4):
@@ -65,7 +66,8 @@ def contributions(user_id: np.ndarray, question_id: np.ndarray, forecasts: np.nd
         matrix[:, 3 + 2 * i] = present
     if n:
         matrix[:, _BINS] = np.nan_to_num(bins, nan=0.0)
-    matrix[:, _UNIT_FIELDS] = scoring.to_sum_units(matrix[:, _UNIT_FIELDS])
+    for j in np.flatnonzero(_UNIT_FIELDS):
+        matrix[:, j] = scoring.to_sum_units(matrix[:, j])
     return Contributions(np.asarray(user_id, dtype=np.int64), np.asarray(question_id, dtype=np.int64), matrix)
 
 
@@ -96,19 +98,35 @@ class KeySums:
 
     def __add__(self, other: KeySums) -> KeySums:
         return _group(np.concatenate([self.user_id, other.user_id]), np.concatenate([self.tag, other.tag]),
-                      np.concatenate([self.sums, other.sums]))
+                      _stack_rows(self.sums, other.sums))
 
 
-def _group(user_id: np.ndarray, tag: np.ndarray, matrix: np.ndarray) -> KeySums:
+def _stack_rows(*parts: np.ndarray) -> np.ndarray:
+    """The rows of ``parts`` one after the other, column-major."""
+    out = np.empty((sum(len(p) for p in parts), len(FIELDS)), order="F")
+    start = 0
+    for part in parts:
+        out[start:start + len(part)] = part
+        start += len(part)
+    return out
+
+
+def _group(user_id: np.ndarray, tag: np.ndarray, matrix: np.ndarray, take: np.ndarray | None = None) -> KeySums:
+    """Rows of ``matrix`` (those at ``take``, one per entry of ``user_id`` and ``tag``, if given)
+    summed per (forecaster, tag)."""
     if len(user_id) == 0:
         return KeySums.empty()
-    vocabulary, tag_index = np.unique(np.asarray(tag, dtype=str), return_inverse=True)
+    # A sorted vocabulary from a set: sorting the few distinct tags, not one string per row.
+    vocabulary = np.asarray(sorted(set(np.asarray(tag, dtype=str).tolist())), dtype=str)
     width = len(vocabulary)
-    keys, inverse = np.unique(np.asarray(user_id, dtype=np.int64) * width + tag_index.ravel(), return_inverse=True)
-    # Column by column: no index array the size of the whole matrix. Whole units: exact sums.
-    sums = np.empty((len(keys), matrix.shape[1]))
+    tag_index = np.searchsorted(vocabulary, tag) if width > 1 else np.zeros(len(tag), dtype=np.int64)
+    keys, inverse = np.unique(np.asarray(user_id, dtype=np.int64) * width + tag_index, return_inverse=True)
+    inverse = inverse.ravel()
+    # Column by column (contiguous in a column-major matrix). Whole units: exact sums.
+    sums = np.empty((len(keys), matrix.shape[1]), order="F")
     for j in range(matrix.shape[1]):
-        sums[:, j] = np.bincount(inverse.ravel(), weights=matrix[:, j], minlength=len(keys))
+        column = matrix[:, j] if take is None else matrix[:, j][take]
+        sums[:, j] = np.bincount(inverse, weights=column, minlength=len(keys))
     return KeySums(keys // width, vocabulary[keys % width], sums)
 
 
@@ -130,14 +148,15 @@ def key_sums(session: Session, rows: Contributions, sign: float = 1.0) -> KeySum
     inverse = inverse.ravel()
     tags = _tags(session, questions.tolist())
     lists = [[OVERALL, *tags.get(int(q), ())] for q in questions]
-    total = KeySums.empty()
+    entries, names = [], []
     for j in range(max(len(tag_list) for tag_list in lists)):  # the overall key, then each tag slot
         has = np.asarray([len(tag_list) > j for tag_list in lists])
         name = np.asarray([tag_list[j] if len(tag_list) > j else OVERALL for tag_list in lists], dtype=str)
-        entries = np.flatnonzero(has[inverse])
-        part = _group(rows.user_id[entries], name[inverse[entries]],
-                      rows.matrix if len(entries) == len(inverse) else rows.matrix[entries])
-        total = total + part
+        found = np.flatnonzero(has[inverse])
+        entries.append(found)
+        names.append(name[inverse[found]])
+    take = np.concatenate(entries)
+    total = _group(rows.user_id[take], np.concatenate(names), rows.matrix, take)
     if sign != 1.0:
         total.sums *= sign
     return total
@@ -183,8 +202,9 @@ def _stored_rows(session: Session, keys: KeySums | None) -> Stored:
     if wanted is not None:  # the query read every pair of the keys' forecasters and tags
         exact = np.isin(_codes(user_id, tag, tags), wanted)
         user_id, tag, values = user_id[exact], tag[exact], values[exact]
-    sums = values[:, :len(FIELDS)]
-    sums[:, _UNIT_FIELDS] = scoring.to_sum_units(sums[:, _UNIT_FIELDS])
+    sums = np.asfortranarray(values[:, :len(FIELDS)])
+    for j in np.flatnonzero(_UNIT_FIELDS):
+        sums[:, j] = scoring.to_sum_units(sums[:, j])
     return Stored(KeySums(user_id, tag, sums), values[:, len(FIELDS):])
 
 
