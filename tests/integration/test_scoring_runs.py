@@ -293,4 +293,8 @@ def test_aggregate_rows_are_rewritten_only_where_their_values_change(db_session,
     touched.clear()
     _event(db_session, q2, "resolve", "no")
     rescore_questions(db_session, clock, [q2.id])
-    assert touched == [("delete", [(a.id, ""), (a.id, "t")]), ("write", [(a.id, ""), (a.id, "t")])]
+    # (PostgreSQL deletes the rows as it reads them, SQLite apart.)
+    assert [entry for entry in touched if entry[1]] in (
+        [("write", [(a.id, ""), (a.id, "t")])],
+        [("delete", [(a.id, ""), (a.id, "t")]), ("write", [(a.id, ""), (a.id, "t")])])
+    assert _stats(db_session)[(b.id, "")][0] == 1 and _stats(db_session)[(a.id, "t")][0] == 1

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Delete,
     Float,
     Integer,
     Select,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     literal_column,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningDelete
 
 #: A NULL timestamp in a column of int64 microseconds.
 NULL_TIME = np.iinfo(np.int64).min
@@ -169,13 +171,14 @@ def float_or_nan(session: Session, column):
     return column
 
 
-def read_select(session: Session, stmt: Select, kinds: Sequence[str]) -> list[np.ndarray]:
-    """:func:`read_columns` of a Core select (its parameters rendered inline: ids and tags only)."""
+def read_select(session: Session, stmt: Select | Delete | ReturningDelete, kinds: Sequence[str]) -> list[np.ndarray]:
+    """:func:`read_columns` of a Core select, or of a DELETE ... RETURNING (its parameters
+    rendered inline: ids and tags only)."""
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
-    return read_columns(session, sql, kinds)
+    return read_columns(session, sql, kinds, returning=isinstance(stmt, Delete))
 
 
-def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.ndarray]:
+def read_columns(session: Session, sql: str, kinds: Sequence[str], returning: bool = False) -> list[np.ndarray]:
     """Run ``sql`` (a SELECT of non-NULL int4 'i4', int8 'i8', float8 'f8' or timestamp 'ts'
     columns, in ``kinds`` order; on PostgreSQL floats may be NULL only if the query coalesces
     them) and return one array per column, timestamps as int64 microseconds since 1970 UTC.
@@ -190,8 +193,11 @@ def read_columns(session: Session, sql: str, kinds: Sequence[str]) -> list[np.nd
         return [_sqlite_times(col) if k == "ts" else np.asarray(col, dtype=np.float64 if k == "f8" else np.int64)
                 for col, k in zip(zip(*rows, strict=True), kinds, strict=True)]
     names = [f"c{i}" for i in range(len(kinds))]
-    wrapped = (f"SELECT {', '.join(f'array_agg(q.{name})' for name in names)} "
-               f"FROM ({sql}) AS q({', '.join(names)})")
+    aggregates = ", ".join(f"array_agg(q.{name})" for name in names)
+    if returning:  # a data-modifying statement may only stand in a top-level WITH
+        wrapped = f"WITH q({', '.join(names)}) AS ({sql}) SELECT {aggregates} FROM q"
+    else:
+        wrapped = f"SELECT {aggregates} FROM ({sql}) AS q({', '.join(names)})"
     raw = session.connection().connection.driver_connection
     chunks = []
     with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]

@@ -175,8 +175,11 @@ class Stored:
     derived: np.ndarray  # (k, len(DERIVED)), NaN for NULL
 
 
-def _stored_rows(session: Session, keys: KeySums | None) -> Stored:
-    """The stored aggregate rows of exactly ``keys``' (forecaster, tag) pairs; every row if None."""
+def _stored_rows(session: Session, keys: KeySums | None, take: bool = False) -> Stored:
+    """The stored aggregate rows of exactly ``keys``' (forecaster, tag) pairs; every row if None.
+    ``take``: delete them as they are read (one DELETE ... RETURNING per tag)."""
+    if take and keys is not None:
+        return _take_rows(session, keys)
     if keys is None:
         tags = sorted(session.scalars(select(ForecasterStat.tag).distinct()))
         groups: list[ColumnElement[bool]] = [true()] if tags else []
@@ -194,6 +197,27 @@ def _stored_rows(session: Session, keys: KeySums | None) -> Stored:
         stmt = select(ForecasterStat.user_id, tag_index, *[getattr(ForecasterStat, f) for f in FIELDS],
                       *derived).where(where)
         found.append(read_select(session, stmt, ["i4", "i4", *kinds]))
+    return _stored_from(found, tags, wanted)
+
+
+def _take_rows(session: Session, keys: KeySums) -> Stored:
+    """The stored rows of exactly ``keys``, deleted as they are read: a rescore rewrites every
+    row whose delta is not zero, so reading them and deleting them is one pass, not two."""
+    tags = sorted(set(keys.tag.tolist()))
+    kinds = ["i4" if name in _INTEGER_FIELDS else "f8" for name in FIELDS] + ["f8"] * len(DERIVED)
+    derived = [float_or_nan(session, getattr(ForecasterStat, name)) for name in DERIVED]
+    found = []
+    for i, name in enumerate(tags):
+        users = sorted(keys.user_id[keys.tag == name].tolist())
+        for part in _parts(session, users):
+            stmt = (delete(ForecasterStat).where(ForecasterStat.tag == name, _user_in(session, part))
+                    .returning(ForecasterStat.user_id, literal_column(str(i)),
+                               *[getattr(ForecasterStat, f) for f in FIELDS], *derived))
+            found.append(read_select(session, stmt, ["i4", "i4", *kinds]))
+    return _stored_from(found, tags, None)
+
+
+def _stored_from(found: list[list[np.ndarray]], tags: list[str], wanted: np.ndarray | None) -> Stored:
     if not found:
         return Stored(KeySums.empty(), np.zeros((0, len(DERIVED))))
     columns = [np.concatenate(parts) for parts in zip(*found, strict=True)]
@@ -241,15 +265,18 @@ def apply_deltas(session: Session, deltas: KeySums) -> None:
     if not moved.any():
         return
     deltas = KeySums(deltas.user_id[moved], deltas.tag[moved], deltas.sums[moved])
-    stored = _stored_rows(session, deltas)
-    write_totals(session, stored.sums + deltas, stored)
+    # PostgreSQL deletes the rows as it reads them (they all change); SQLite reads, then deletes.
+    take = session.get_bind().dialect.name == "postgresql"
+    stored = _stored_rows(session, deltas, take=take)
+    write_totals(session, stored.sums + deltas, stored, deleted=take)
 
 
-def write_totals(session: Session, totals: KeySums, stored: Stored) -> None:
+def write_totals(session: Session, totals: KeySums, stored: Stored, deleted: bool = False) -> None:
     """Make the aggregate rows of ``stored``'s and ``totals``' keys one row per key of
     ``totals`` with at least one scored question (a forecaster left with none has no row), means
     and calibration from the sums. Rows whose values are already stored are left alone: no write,
-    and no dead row for a database whose vacuum may be far off."""
+    and no dead row for a database whose vacuum may be far off (``deleted``: the stored rows are
+    already gone, every row is written)."""
     keep = totals.sums[:, 0] > 0.5
     totals = KeySums(totals.user_id[keep], totals.tag[keep], totals.sums[keep])
     columns = _row_columns(totals)
@@ -259,14 +286,15 @@ def write_totals(session: Session, totals: KeySums, stored: Stored) -> None:
     order = np.argsort(old_codes)
     at = np.minimum(np.searchsorted(old_codes[order], new_codes), max(len(order) - 1, 0))
     same = np.zeros(len(new_codes), dtype=bool)
-    if len(order):
+    if len(order) and not deleted:
         match = order[at]
         derived = np.stack([columns[name] for name in DERIVED], axis=1).reshape(-1, len(DERIVED))
         same = ((old_codes[match] == new_codes) & np.all(stored.sums.sums[match] == totals.sums, axis=1)
                 & np.all(_same_floats(stored.derived[match], derived), axis=1))
     kept = np.zeros(len(old_codes), dtype=bool)
     kept[order[at[same]]] = True
-    _delete_keys(session, stored.sums.user_id[~kept], stored.sums.tag[~kept])
+    if not deleted:
+        _delete_keys(session, stored.sums.user_id[~kept], stored.sums.tag[~kept])
     changed = np.flatnonzero(~same)
     write_columns(session, cast(Table, ForecasterStat.__table__),
                   {name: [values[i] for i in changed] if isinstance(values, list) else values[changed]
