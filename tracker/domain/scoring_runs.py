@@ -121,7 +121,10 @@ def _lookup(mapping: dict[int, int], keys: np.ndarray) -> np.ndarray:
     known = np.fromiter(mapping.keys(), dtype=np.int64, count=len(mapping))
     values = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))
     order = np.argsort(known)
-    return values[order[np.searchsorted(known, keys, sorter=order)]]
+    at = order[np.minimum(np.searchsorted(known, keys, sorter=order), max(len(known) - 1, 0))]
+    if len(keys) and (not len(known) or np.any(known[at] != keys)):
+        raise KeyError("a probability row names an option outside its question")
+    return values[at]
 
 
 def rescore_questions(session: Session, clock: Clock, question_ids: Iterable[int],
