@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import cast as cast_type
 
 import numpy as np
@@ -50,6 +50,9 @@ from ..models import (
     StandingForecast,
     UTCDateTime,
 )
+
+if TYPE_CHECKING:
+    from .forecasts import QuestionLike
 
 #: Class id of the transaction advisory locks that serialise crowd updates of one question (PostgreSQL).
 LOCK_CLASS = 1414
@@ -120,7 +123,7 @@ def _day(value: datetime) -> date:
     return value.astimezone(UTC).date()
 
 
-def _forecast_arrays(session: Session, question: Question, until: datetime | None = None):
+def _forecast_arrays(session: Session, question: QuestionLike, until: datetime | None = None):
     """Every forecast of ``question`` (up to ``until``) as (ids, users, times, seconds, probs)."""
     stmt = (
         select(Forecast.id, Forecast.user_id, Forecast.created_at, QuestionOption.position,
@@ -158,7 +161,7 @@ def crowd_until(session: Session, question: Question, until: datetime) -> tuple[
     return timeline.probs[-1].tolist(), int(timeline.n_forecasters[-1])
 
 
-def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
+def rebuild_crowd(session: Session, question: QuestionLike) -> QuestionCrowd:
     """Recompute every crowd row of ``question`` from its forecasts (after bulk inserts)."""
     lock_question(session, question.id)
     # Forecasts after the scheduled close (only an import can add them) never count.
@@ -228,11 +231,9 @@ def _upkeep_statements(dialect: str) -> _UpkeepStatements:
     # The other forecasters' rows as one string of bytes (SQLite's group_concat makes text, so
     # there it is hex): no per-row decoding in Python.
     mine = (StandingForecast.question_id == qid, StandingForecast.user_id != uid)
-    if dialect == "postgresql":
-        others = select(func.string_agg(StandingForecast.packed_probabilities, literal(b"", LargeBinary())))
-    else:
-        others = select(func.group_concat(func.hex(StandingForecast.packed_probabilities), ""))
-    others = others.where(*mine).scalar_subquery()
+    concatenated = (func.string_agg(StandingForecast.packed_probabilities, literal(b"", LargeBinary()))
+                    if dialect == "postgresql" else func.group_concat(func.hex(StandingForecast.packed_probabilities), ""))
+    others = select(concatenated).where(*mine).scalar_subquery()
     row = cast_type(Table, QuestionCrowd.__table__)
     state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
     today = _upsert_statement(dialect, CrowdDay, {
@@ -261,7 +262,7 @@ def _expire_cached(session: Session, question_id: int, user_id: int, day: date) 
             session.expire(cached)
 
 
-def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float],
+def record_forecast(session: Session, question: QuestionLike, forecast: Forecast, probabilities: list[float],
                     state: Sequence | None = None) -> None:
     """Bring the crowd rows up to date with ``forecast`` just added (in the same transaction).
 
