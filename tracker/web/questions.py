@@ -95,7 +95,7 @@ def quick_forecast(slug: str) -> Response | tuple[Response, int]:
         if wants_json:
             return jsonify(error="Log in to forecast."), 401
         return login_manager.unauthorized()
-    question = get_question(db(), slug, tags=False)
+    question = submission_question(db(), slug)
     back = request.form.get("next") or url_for("questions.index")
     if not back.startswith("/") or back.startswith("//"):
         back = url_for("questions.index")  # never redirect off the site
