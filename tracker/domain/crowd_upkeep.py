@@ -230,10 +230,10 @@ def _upkeep_statements(dialect: str) -> _UpkeepStatements:
     previous = select(func.max(Forecast.id)).where(Forecast.question_id == qid, Forecast.id < fid).scalar_subquery()
     # The other forecasters' rows as one string of bytes (SQLite's group_concat makes text, so
     # there it is hex): no per-row decoding in Python.
-    mine = (StandingForecast.question_id == qid, StandingForecast.user_id != uid)
+    theirs = (StandingForecast.question_id == qid, StandingForecast.user_id != uid)
     concatenated = (func.string_agg(StandingForecast.packed_probabilities, literal(b"", LargeBinary()))
                     if dialect == "postgresql" else func.group_concat(func.hex(StandingForecast.packed_probabilities), ""))
-    others = select(concatenated).where(*mine).scalar_subquery()
+    others = select(concatenated).where(*theirs).scalar_subquery()
     row = cast_type(Table, QuestionCrowd.__table__)
     state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
     today = _upsert_statement(dialect, CrowdDay, {
