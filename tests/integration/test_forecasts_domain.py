@@ -150,3 +150,28 @@ def test_crowd_history_steps_once_per_day(db_session, scene):
     assert history.series(0) == pytest.approx([0.9, 0.7, 0.6])
     assert history.forecasters == [1, 2, 2]
     assert len(crowd_history(db_session, scene[3]).at) == 0
+
+
+def test_the_submission_reads_the_question_as_stored_now(db_session, clock, scene):
+    """The forecast form's POST reads the question with one plain query (``submission_question``):
+    the same fields and options, in option order, as the ORM's, read afresh, so an edit made
+    since (a label, the close) is what the next submission sees."""
+    from tracker.domain import NotFound
+    from tracker.domain.forecasts import submission_question
+
+    alice, _bob, _binary, mc = scene
+    db_session.commit()
+    seen = submission_question(db_session, "mc")
+    assert (seen.id, seen.slug, seen.title, seen.kind, seen.status, seen.opens_at, seen.closes_at) == (
+        mc.id, mc.slug, mc.title, mc.kind, mc.status, mc.opens_at, mc.closes_at)
+    assert [(o.id, o.key, o.label, o.position) for o in seen.options] == [
+        (o.id, o.key, o.label, o.position) for o in mc.options]
+    mc.options[1].label = "Bee"
+    mc.closes_at = NOW - DAY
+    db_session.commit()
+    again = submission_question(db_session, "mc")
+    assert again.option_by_key("b").label == "Bee" and again.closes_at == NOW - DAY
+    with pytest.raises(Conflict):
+        submit_forecast(db_session, clock, again, alice, {"a": 0.2, "b": 0.3, "c": 0.5}, "", BOUNDS)
+    with pytest.raises(NotFound):
+        submission_question(db_session, "no-such-question")

@@ -148,3 +148,39 @@ def test_0011_moves_the_calibration_json_into_columns_and_back(empty_url):
         assert back == {1: calibration, 2: None}
     finally:
         engine.dispose()
+
+
+def test_0014_packs_the_standing_probabilities_and_back(empty_url):
+    """Standing rows keep their probabilities across 0014, both ways: JSON lists become float64
+    bytes (big-endian, option order) that the submission's median reads, and back."""
+    import numpy as np
+
+    upgrade(empty_url, "0011")
+    engine = make_engine(empty_url)
+    stored = {1: [0.25, 0.75], 2: [0.1, 0.2, 0.7]}
+    try:
+        with engine.begin() as conn:
+            for user_id in stored:
+                conn.execute(text("INSERT INTO users (id, username, role, is_demo, created_at) "
+                                  "VALUES (:u, :n, 'forecaster', false, '2026-01-01 00:00:00')"),
+                             {"u": user_id, "n": f"user{user_id}"})
+            conn.execute(text(
+                "INSERT INTO questions (id, slug, title, kind, ordered, background, resolution_criteria, "
+                "fine_print, source_quote, source_passage, opens_at, closes_at, resolve_by, status, is_demo, "
+                "created_at, updated_at) VALUES (1, 'q', 'Q?', 'binary', false, '', '', '', '', '', "
+                "'2026-01-01 00:00:00', '2026-02-01 00:00:00', '2026-03-01 00:00:00', 'open', false, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            for user_id, probabilities in stored.items():
+                conn.execute(text("INSERT INTO standing_forecasts (question_id, user_id, forecast_id, created_at, "
+                                  "probabilities) VALUES (1, :u, :u, '2026-01-02 00:00:00', :p)"),
+                             {"u": user_id, "p": json.dumps(probabilities)})
+        upgrade(empty_url, "0014")
+        with engine.connect() as conn:
+            packed = dict(conn.execute(text("SELECT user_id, packed_probabilities FROM standing_forecasts")).all())
+        assert {u: np.frombuffer(bytes(b), dtype=">f8").tolist() for u, b in packed.items()} == stored
+        downgrade(empty_url, "0011")
+        with engine.connect() as conn:
+            back = dict(conn.execute(text("SELECT user_id, probabilities FROM standing_forecasts")).all())
+        assert {u: json.loads(v) if isinstance(v, str) else v for u, v in back.items()} == stored
+    finally:
+        engine.dispose()

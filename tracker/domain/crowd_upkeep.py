@@ -8,12 +8,11 @@ rebuilds that question once from its forecasts, with the scoring engine's daily 
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import cast as cast_type
 
 import numpy as np
@@ -23,13 +22,13 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
+    LargeBinary,
     Table,
-    Text,
     bindparam,
-    cast,
     delete,
     func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -52,6 +51,9 @@ from ..models import (
     UTCDateTime,
 )
 
+if TYPE_CHECKING:
+    from .forecasts import QuestionLike
+
 #: Class id of the transaction advisory locks that serialise crowd updates of one question (PostgreSQL).
 LOCK_CLASS = 1414
 
@@ -61,6 +63,24 @@ def lock_question(session: Session, question_id: int) -> None:
     serialises writers anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:c, :q)"), {"c": LOCK_CLASS, "q": question_id})
+
+
+#: How a standing row stores its probabilities (``StandingForecast.packed_probabilities``): float64,
+#: big-endian (network order, as PostgreSQL's float8send writes them), one per option in order.
+PACKED = np.dtype(">f8")
+
+
+def pack_probabilities(probabilities: Sequence[float] | np.ndarray) -> bytes:
+    """A standing row's probabilities as stored."""
+    return np.asarray(probabilities, dtype=PACKED).tobytes()
+
+
+def unpack_standing(packed: bytes, n_options: int) -> np.ndarray | None:
+    """Concatenated standing rows as an (n, ``n_options``) array; None if the bytes do not hold
+    whole rows (a row written for another number of options: the caller rebuilds)."""
+    if n_options <= 0 or len(packed) % (8 * n_options):
+        return None
+    return np.frombuffer(packed, dtype=PACKED).astype(np.float64).reshape(-1, n_options)
 
 
 #: ``last_forecast_id`` of a crowd row that must be rebuilt: no forecast id equals it.
@@ -103,7 +123,7 @@ def _day(value: datetime) -> date:
     return value.astimezone(UTC).date()
 
 
-def _forecast_arrays(session: Session, question: Question, until: datetime | None = None):
+def _forecast_arrays(session: Session, question: QuestionLike, until: datetime | None = None):
     """Every forecast of ``question`` (up to ``until``) as (ids, users, times, seconds, probs)."""
     stmt = (
         select(Forecast.id, Forecast.user_id, Forecast.created_at, QuestionOption.position,
@@ -141,7 +161,7 @@ def crowd_until(session: Session, question: Question, until: datetime) -> tuple[
     return timeline.probs[-1].tolist(), int(timeline.n_forecasters[-1])
 
 
-def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
+def rebuild_crowd(session: Session, question: QuestionLike) -> QuestionCrowd:
     """Recompute every crowd row of ``question`` from its forecasts (after bulk inserts)."""
     lock_question(session, question.id)
     # Forecasts after the scheduled close (only an import can add them) never count.
@@ -166,7 +186,7 @@ def rebuild_crowd(session: Session, question: Question) -> QuestionCrowd:
         last_of[user] = i
     session.execute(insert(StandingForecast), [
         {"question_id": question.id, "user_id": user, "forecast_id": int(ids[i]), "created_at": times[i],
-         "probabilities": probs[i].tolist()}
+         "packed_probabilities": pack_probabilities(probs[i])}
         for user, i in last_of.items()
     ])
     daily = scoring.crowd_forecast_over_time(users, seconds, probs, len(question.options), by_day=True)
@@ -203,15 +223,17 @@ class _UpkeepStatements:
 @lru_cache(maxsize=2)
 def _upkeep_statements(dialect: str) -> _UpkeepStatements:
     qid, uid, fid = bindparam("qid", type_=Integer), bindparam("uid", type_=Integer), bindparam("fid", type_=Integer)
-    at, probs = bindparam("at", type_=UTCDateTime()), bindparam("probs", type_=JSON())
+    at, packed = bindparam("at", type_=UTCDateTime()), bindparam("packed", type_=LargeBinary())
     standing = _upsert_statement(dialect, StandingForecast, {
-        "question_id": qid, "user_id": uid, "forecast_id": fid, "created_at": at, "probabilities": probs,
+        "question_id": qid, "user_id": uid, "forecast_id": fid, "created_at": at, "packed_probabilities": packed,
     }, ["question_id", "user_id"])
     previous = select(func.max(Forecast.id)).where(Forecast.question_id == qid, Forecast.id < fid).scalar_subquery()
-    # The other forecasters' rows as one JSON text: a JSON decode per row costs more than the median.
-    concat = func.string_agg if dialect == "postgresql" else func.group_concat
-    others = (select(concat(cast(StandingForecast.probabilities, Text), ","))
-              .where(StandingForecast.question_id == qid, StandingForecast.user_id != uid).scalar_subquery())
+    # The other forecasters' rows as one string of bytes (SQLite's group_concat makes text, so
+    # there it is hex): no per-row decoding in Python.
+    theirs = (StandingForecast.question_id == qid, StandingForecast.user_id != uid)
+    concatenated = (func.string_agg(StandingForecast.packed_probabilities, literal(b"", LargeBinary()))
+                    if dialect == "postgresql" else func.group_concat(func.hex(StandingForecast.packed_probabilities), ""))
+    others = select(concatenated).where(*theirs).scalar_subquery()
     row = cast_type(Table, QuestionCrowd.__table__)
     state = select(row.c.last_forecast_id, row.c.last_forecast_at, previous, others).where(row.c.question_id == qid)
     today = _upsert_statement(dialect, CrowdDay, {
@@ -240,7 +262,7 @@ def _expire_cached(session: Session, question_id: int, user_id: int, day: date) 
             session.expire(cached)
 
 
-def record_forecast(session: Session, question: Question, forecast: Forecast, probabilities: list[float],
+def record_forecast(session: Session, question: QuestionLike, forecast: Forecast, probabilities: list[float],
                     state: Sequence | None = None) -> None:
     """Bring the crowd rows up to date with ``forecast`` just added (in the same transaction).
 
@@ -256,20 +278,23 @@ def record_forecast(session: Session, question: Question, forecast: Forecast, pr
     """
     statements = _upkeep_statements(session.get_bind().dialect.name)
     params = {"qid": question.id, "uid": forecast.user_id, "fid": forecast.id, "at": forecast.created_at,
-              "probs": probabilities}
+              "packed": pack_probabilities(probabilities)}
     found = state
     if found is None:
         if statements.standing is not None:
             session.execute(statements.standing, params)
         found = session.execute(statements.state, params).first()
     # Incremental only when the rows reflect every earlier forecast and time moves forward.
-    if found is None or found[0] is None or found[0] != (found[2] or 0) or (
+    others = None
+    if found is not None:
+        packed = found[3] or b""
+        others = unpack_standing(bytes.fromhex(packed) if isinstance(packed, str) else packed, len(probabilities))
+    if others is None or found is None or found[0] is None or found[0] != (found[2] or 0) or (
             found[1] is not None and found[1] > forecast.created_at):
         rebuild_crowd(session, question)
         return
-    matrix = json.loads("[" + (found[3] or "") + "]")
-    matrix.append(probabilities)
-    params["crowd"] = scoring.crowd_of_standing(np.asarray(matrix, dtype=np.float64)).tolist()
+    matrix = np.vstack([others, np.asarray(probabilities, dtype=np.float64)[None, :]])
+    params["crowd"] = scoring.crowd_of_standing(matrix).tolist()
     day = _day(forecast.created_at)
     params["n"], params["day"], params["expected"] = len(matrix), day, found[0]
     if statements.today is not None:
@@ -304,18 +329,18 @@ new_probabilities AS (
     FROM new_forecast, unnest(:option_ids, :probabilities) AS given (option_id, probability)
 ),
 standing AS (
-    INSERT INTO standing_forecasts (question_id, user_id, forecast_id, created_at, probabilities)
-    SELECT :question_id, :user_id, new_forecast.id, :created_at, CAST(:standing AS json) FROM new_forecast
+    INSERT INTO standing_forecasts (question_id, user_id, forecast_id, created_at, packed_probabilities)
+    SELECT :question_id, :user_id, new_forecast.id, :created_at, :standing FROM new_forecast
     ON CONFLICT (question_id, user_id) DO UPDATE SET forecast_id = excluded.forecast_id,
-        created_at = excluded.created_at, probabilities = excluded.probabilities
+        created_at = excluded.created_at, packed_probabilities = excluded.packed_probabilities
 )
 SELECT new_forecast.id, crowd.last_forecast_id, crowd.last_forecast_at,
     (SELECT max(f.id) FROM forecasts AS f WHERE f.question_id = :question_id AND f.id < new_forecast.id),
-    (SELECT string_agg(CAST(s.probabilities AS text), ',') FROM standing_forecasts AS s
+    (SELECT string_agg(s.packed_probabilities, ''::bytea) FROM standing_forecasts AS s
      WHERE s.question_id = :question_id AND s.user_id <> :user_id)
 FROM new_forecast LEFT JOIN question_crowds AS crowd ON crowd.question_id = :question_id
 """).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("option_ids", type_=ARRAY(Integer)),
-                bindparam("probabilities", type_=ARRAY(Float)), bindparam("standing", type_=JSON()))
+                bindparam("probabilities", type_=ARRAY(Float)), bindparam("standing", type_=LargeBinary()))
 
 
 def append_forecast_postgresql(session: Session, values: dict, option_ids: list[int],
@@ -326,7 +351,7 @@ def append_forecast_postgresql(session: Session, values: dict, option_ids: list[
     forecast on the question at that very moment (nothing inserted)."""
     found = session.execute(_APPEND_POSTGRESQL, {
         **values, "lock_class": LOCK_CLASS, "option_ids": option_ids, "probabilities": probabilities,
-        "standing": probabilities}).first()
+        "standing": pack_probabilities(probabilities)}).first()
     if found is None:
         return None
     return int(found[0]), tuple(found[1:])

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -19,13 +20,98 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
 from ..clock import Clock
-from ..models import Forecast, ForecastProbability, Question, User
-from . import Conflict, DomainError
+from ..models import Forecast, ForecastProbability, Question, QuestionOption, User
+from . import Conflict, DomainError, NotFound
 from .crowd_upkeep import append_forecast_postgresql, lock_question, record_forecast
 
 MAX_RATIONALE = 5000
 SUM_TOLERANCE = 1e-6
 CLOSED_MESSAGE = "This question is closed for forecasting."
+
+
+class OptionLike(Protocol):
+    """What a submission reads of an option (a :class:`QuestionOption` or a :class:`SubmissionOption`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+
+
+class QuestionLike(Protocol):
+    """What a submission reads of a question: a loaded :class:`Question`, or the lighter
+    :class:`SubmissionQuestion` the forecast form's POST reads."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def opens_at(self) -> datetime: ...
+    @property
+    def closes_at(self) -> datetime: ...
+    @property
+    def options(self) -> Sequence[OptionLike]: ...
+    def option_by_key(self, key: str) -> OptionLike | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionOption:
+    id: int
+    key: str
+    label: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionQuestion:
+    """A question as a forecast submission needs it, read fresh (one Core query) on every POST:
+    the ORM's identity map, loader options and attribute instrumentation cost more CPU than the
+    rest of the submission's Python, and nothing here is written back."""
+
+    id: int
+    slug: str
+    title: str
+    kind: str
+    status: str
+    opens_at: datetime
+    closes_at: datetime
+    options: tuple[SubmissionOption, ...]
+
+    def option_by_key(self, key: str) -> SubmissionOption | None:
+        return next((o for o in self.options if o.key == key), None)
+
+
+_questions, _options = cast(Table, Question.__table__), cast(Table, QuestionOption.__table__)
+# Built once; one row per option (a question has at least two), in option order.
+_SUBMISSION_QUESTION = (
+    select(_questions.c.id, _questions.c.slug, _questions.c.title, _questions.c.kind, _questions.c.status,
+           _questions.c.opens_at, _questions.c.closes_at, _options.c.id, _options.c.key, _options.c.label,
+           _options.c.position)
+    .join(_options, _options.c.question_id == _questions.c.id)
+    .where(_questions.c.slug == bindparam("slug"))
+    .order_by(_options.c.position)
+)
+
+
+def submission_question(session: Session, slug: str) -> SubmissionQuestion:
+    """The question with ``slug`` and its options as the forecast form's POST needs them (one
+    query, no ORM objects); :class:`NotFound` when there is none."""
+    rows = session.connection().execute(_SUBMISSION_QUESTION, {"slug": slug}).all()
+    if not rows:
+        raise NotFound(f"There is no question with slug {slug!r}.", field="question")
+    first = rows[0]
+    return SubmissionQuestion(*first[:7], options=tuple(SubmissionOption(*row[7:]) for row in rows))
 
 
 class ForecastError(DomainError):
@@ -42,7 +128,7 @@ def format_percent(value: float, sign: bool = True) -> str:
     return f"{text}%" if sign else text
 
 
-def forecast_summary(question: Question, probabilities: Mapping[str, float]) -> str:
+def forecast_summary(question: QuestionLike, probabilities: Mapping[str, float]) -> str:
     """'70% yes' for a binary question, 'Macron 60%, Le Pen 30%, ...' otherwise."""
     if question.kind == "binary":
         first = question.options[0]
@@ -50,19 +136,19 @@ def forecast_summary(question: Question, probabilities: Mapping[str, float]) -> 
     return ", ".join(f"{o.label} {format_percent(probabilities[o.key])}" for o in question.options)
 
 
-def is_open_for_forecasts(question: Question, now: datetime) -> bool:
+def is_open_for_forecasts(question: QuestionLike, now: datetime) -> bool:
     """Open means status 'open' and the clock between opens_at (inclusive) and closes_at (exclusive)."""
     return question.status == "open" and question.opens_at <= now < question.closes_at
 
 
-def ensure_open(question: Question, now: datetime) -> None:
+def ensure_open(question: QuestionLike, now: datetime) -> None:
     """Raise :class:`Conflict` unless ``question`` takes forecasts at ``now``."""
     if not is_open_for_forecasts(question, now):
         raise Conflict(CLOSED_MESSAGE)
 
 
 def validate_probabilities(
-    question: Question, probabilities: Mapping[str, float], bounds: tuple[float, float]
+    question: QuestionLike, probabilities: Mapping[str, float], bounds: tuple[float, float]
 ) -> dict[str, float]:
     """Check one probability per option, each within ``bounds``, summing to 1; return them by key."""
     keys = [o.key for o in question.options]
@@ -112,7 +198,7 @@ def normalise(probabilities: dict[str, float]) -> dict[str, float]:
 def submit_forecast(
     session: Session,
     clock: Clock,
-    question: Question,
+    question: QuestionLike,
     user: User,
     probabilities: Mapping[str, float],
     rationale: str = "",
@@ -150,7 +236,7 @@ def _insert_forecast(dialect: str):
             .returning(table.c.id))
 
 
-def _append(session: Session, question: Question, user: User, now: datetime, rationale: str,
+def _append(session: Session, question: QuestionLike, user: User, now: datetime, rationale: str,
             probabilities: list[float]) -> tuple[Forecast, Sequence | None]:
     """Take the question's crowd lock, insert the forecast and its probability rows and return it
     as a persistent object of ``session``, as if flushed, with the crowd state read on the way

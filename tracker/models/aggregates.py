@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime
@@ -20,7 +20,9 @@ class StandingForecast(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     forecast_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    probabilities: Mapped[list] = mapped_column(JSON)  # in option order
+    #: One float64 per option in option order, big-endian (``crowd_upkeep.pack_probabilities``):
+    #: every submission reads its question's rows to take the median, and bytes need no parsing.
+    packed_probabilities: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CrowdDay(Base):

@@ -18,11 +18,13 @@ from ..domain import DomainError, comments
 from ..domain.crowd import CrowdPolicy
 from ..domain.forecasts import (
     MAX_RATIONALE,
+    QuestionLike,
     ensure_open,
     forecast_summary,
     format_percent,
     is_open_for_forecasts,
     probabilities_by_key,
+    submission_question,
     submit_forecast,
 )
 from ..domain.my_forecasts import MINE_FILTERS, for_reader
@@ -93,7 +95,7 @@ def quick_forecast(slug: str) -> Response | tuple[Response, int]:
         if wants_json:
             return jsonify(error="Log in to forecast."), 401
         return login_manager.unauthorized()
-    question = get_question(db(), slug, tags=False)
+    question = submission_question(db(), slug)
     back = request.form.get("next") or url_for("questions.index")
     if not back.startswith("/") or back.startswith("//"):
         back = url_for("questions.index")  # never redirect off the site
@@ -140,7 +142,7 @@ def _initial_values(question: Question, latest: Forecast | None) -> dict[str, st
     return values
 
 
-def _parse_form(question: Question, form_state: FormState) -> dict[str, float] | None:
+def _parse_form(question: QuestionLike, form_state: FormState) -> dict[str, float] | None:
     """Percentages from the form as probabilities by option key, or None with errors recorded.
     A binary question's form has one box (the first option); the second is its complement."""
     options = question.options[:1] if question.kind == "binary" else question.options
@@ -164,7 +166,7 @@ def _parse_form(question: Question, form_state: FormState) -> dict[str, float] |
     return parsed
 
 
-def _field_of(question: Question, exc: DomainError) -> str:
+def _field_of(question: QuestionLike, exc: DomainError) -> str:
     """The form field a refusal is about: an option's percentage box, or the field itself."""
     option = question.option_by_key(exc.field) if exc.field else None
     if option is not None:
@@ -172,7 +174,7 @@ def _field_of(question: Question, exc: DomainError) -> str:
     return exc.field if exc.field in ("total", "rationale") else "form"
 
 
-def _submit(question: Question, form_state: FormState) -> Response | None:
+def _submit(question: QuestionLike, form_state: FormState) -> Response | None:
     """Handle a forecast POST: a redirect on success, else None with errors in ``form_state``.
     A refusal that is not about one field (a closed question: 409) goes to the error page."""
     if not current_user.is_authenticated:
@@ -202,17 +204,15 @@ def _submit(question: Question, form_state: FormState) -> Response | None:
 def detail(slug: str) -> Response | tuple[str, int]:
     """A question: text, resolution criteria, the forecast form while open, history, scores and
     its discussion thread."""
-    # A submission needs the options only (one query); a refused one re-renders the page, whose
-    # tags then load on first use.
-    question = get_question(db(), slug, tags=request.method != "POST")
     form_state = FormState()
-    code = 200
     if request.method == "POST":
-        response = _submit(question, form_state)
+        # A submission reads the question and its options in one plain query; only a refused one
+        # loads the whole question to re-render the page.
+        response = _submit(submission_question(db(), slug), form_state)
         if response is not None:
             return response
-        code = 400
-    return _render_page(question, form_state, code)
+        return _render_page(get_question(db(), slug), form_state, 400)
+    return _render_page(get_question(db(), slug), form_state, 200)
 
 
 @bp.route("/q/<slug>/comments", methods=["POST"])
