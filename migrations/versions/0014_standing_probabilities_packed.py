@@ -8,7 +8,7 @@ that cost about 0.6 ms of Python parsing per submission; packed rows are concate
 database and read with one ``numpy.frombuffer``.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-11-29 22:00:00
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
