@@ -5,14 +5,18 @@ Usage: python bench/pages.py [--url URL] [--requests 30] [--seconds 60] [--clien
 Sequential: each page ``--requests`` times after a warm-up, p95 per page; the worst is
 ``page_p95_ms``. Concurrent: ``--clients`` threads cycle through the pages for ``--seconds``;
 ``page_p95_concurrent_ms``, with p50/p95 per ``--interval`` seconds (and PostgreSQL's autovacuum
-workers seen meanwhile) so drift over a long run is visible. Then the largest worker peak RSS and
-any worker crash.
+workers and checkpoints seen meanwhile) so drift over a long run is visible, and the CPU time the
+workers and their PostgreSQL backends spent per request: on a shared machine the latencies include
+queueing behind other processes, the CPU per request does not. Then the largest worker peak RSS
+and any worker crash.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
+from pathlib import Path
 
 from common import BENCH_PASSWORD, add_common, bench_line, percentile
 from server import Client, Gunicorn
@@ -79,23 +83,27 @@ def run(url: str, requests: int, seconds: float, clients: int, interval: float =
 
         threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
         maintenance.start()
+        cpu_before = _cpu_seconds(server.worker_pids() + _backend_pids(url))
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        cpu = _cpu_seconds(server.worker_pids() + _backend_pids(url)) - cpu_before
         maintenance.finish()
         _report_intervals(samples, interval, seconds, maintenance.seen)
         print(f"  concurrent: {len(samples)} requests by {clients} clients in {seconds:.0f} s, "
-              f"{len(errors)} errors, {server.crashes()} worker crashes", flush=True)
+              f"{len(errors)} errors, {server.crashes()} worker crashes; CPU per request (workers and their "
+              f"PostgreSQL backends) {cpu / max(len(samples), 1) * 1000:.1f} ms", flush=True)
         bench_line("page_p95_concurrent_ms", percentile([ms for _t, ms in samples], 95), "ms")
         bench_line("worker_rss_mb", server.worker_peak_rss_mb(), "MB")
         bench_line("page_errors", len(errors) + server.crashes(), "count")
 
 
 class _Maintenance:
-    """What PostgreSQL's background maintenance did during the concurrent run, sampled once a second
-    from pg_stat_activity (autovacuum workers, with their table), so a slow interval can be told
-    apart from a slow page. Nothing is sampled on SQLite."""
+    """What PostgreSQL's background maintenance did during the concurrent run, sampled once a second:
+    autovacuum workers on this database (pg_stat_activity, with their table) and checkpoints
+    (pg_stat_bgwriter), so a slow interval can be told apart from a slow page. Nothing is sampled
+    on SQLite."""
 
     def __init__(self, url: str, interval: float) -> None:
         self.url, self.interval = url, interval
@@ -117,15 +125,49 @@ class _Maintenance:
         started = time.monotonic()
         query = text("SELECT query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
                      "AND datname = current_database()")
+        checkpoints = text("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
         try:
             with engine.connect() as conn:
+                done = conn.scalar(checkpoints)
                 while not self._done.wait(1.0):
                     found = {q.removeprefix("autovacuum: ") for q in conn.execute(query).scalars() if q}
+                    now_done = conn.scalar(checkpoints)
+                    if now_done != done:
+                        found.add("(checkpoint)")
+                        done = now_done
                     conn.rollback()
                     if found:
                         self.seen.setdefault(int((time.monotonic() - started) // self.interval), set()).update(found)
         finally:
             engine.dispose()
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time used so far by the processes ``pids`` (those still alive)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends serving ``url``'s database (the workers' pooled connections), when
+    the server runs on this machine; none on SQLite."""
+    if not url.startswith("postgresql"):
+        return []
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+                        .scalars())
+    finally:
+        engine.dispose()
 
 
 def _report_intervals(samples: list[tuple[float, float]], interval: float, seconds: float,
@@ -138,7 +180,7 @@ def _report_intervals(samples: list[tuple[float, float]], interval: float, secon
             continue
         ran = ", ".join(sorted(maintenance.get(index, ()))) or "-"
         print(f"    {index * interval:5.0f}-{min((index + 1) * interval, seconds):4.0f} s: {len(window):5d} requests "
-              f"p50 {percentile(window, 50):6.1f} ms  p95 {percentile(window, 95):6.1f} ms  autovacuum: {ran}",
+              f"p50 {percentile(window, 50):6.1f} ms  p95 {percentile(window, 95):6.1f} ms  maintenance: {ran}",
               flush=True)
 
 
