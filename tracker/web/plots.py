@@ -3,12 +3,12 @@ alternative). User text (option labels, usernames) goes through :func:`~.svg.lit
 from __future__ import annotations
 
 import hashlib
-import inspect
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -44,7 +44,7 @@ def _drawing_code() -> str:
     plots a previous version stored in the shared table."""
     digest = hashlib.sha256(matplotlib.__version__.encode())
     for module in (sys.modules[__name__], svg, svg_csp):
-        digest.update(inspect.getsource(module).encode())
+        digest.update(Path(str(module.__file__)).read_bytes())  # source or, if shipped alone, bytecode
     return digest.hexdigest()
 
 
