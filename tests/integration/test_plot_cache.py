@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, func, select
 
 from tests.factories import NOW, add_forecast, make_question, make_user
 from tests.integration.scoreboard_history import build_history
@@ -95,3 +96,33 @@ def test_the_table_is_bounded_oldest_first(db_session, monkeypatch):
     assert plot_cache.stored_plot(db_session, "d4") == (True, "<svg>4</svg>")
     assert plot_cache.stored_plot(db_session, "d0") == (False, None)
     assert db_session.scalar(select(func.count()).select_from(PlotCache)) == 3
+
+
+def test_a_page_never_waits_for_another_writer_to_store_its_plot(crowd_public, client, db_session, database_url,
+                                                                 monkeypatch):
+    """SQLite: while another process holds the write lock (an import), a question page is served at
+    once with its plot, which is stored by a later visit instead of failing the page."""
+    import sqlite3
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL inserts a row without the database's write lock")
+    q = make_question(db_session, "locked-q", NOW - 10 * DAY, NOW + 10 * DAY)
+    add_forecast(db_session, q, make_user(db_session, "pa"), 0.4, NOW - DAY)
+    db_session.commit()
+    client.get("/q/locked-q")  # the crowd rows are brought up to date (a write) before the lock is taken
+    db_session.execute(delete(PlotCache))
+    db_session.commit()
+    clear_plot_cache()
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        response = client.get("/q/locked-q")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert response.status_code == 200 and "<svg" in response.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(PlotCache)) == 0
+    db_session.rollback()  # a fresh snapshot
+    clear_plot_cache()
+    client.get("/q/locked-q")
+    assert db_session.scalar(select(func.count()).select_from(PlotCache)) == 2

@@ -6,9 +6,11 @@ unused; the table is bounded to :data:`PLOT_CACHE_ROWS` rows, the oldest inserte
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ..db import SQLITE_BUSY_TIMEOUT_MS
 from ..models import PlotCache
 from .unique_insert import insert_once
 
@@ -27,10 +29,22 @@ def store_plot(session: Session, digest: str, svg: str | None, keep: int | None 
     """Store ``svg`` under ``digest`` unless another process stored it first, then evict the oldest
     rows beyond ``keep`` (default :data:`PLOT_CACHE_ROWS`). Runs once per change of a plot, so
     the eviction's index read of ``keep`` ids is not on the path of a cache hit."""
-    new_id = insert_once(session, PlotCache, {"digest": digest, "svg": svg}, ["digest"])
-    if new_id is None:
-        return
-    keep = PLOT_CACHE_ROWS if keep is None else keep
-    cutoff = session.scalar(select(PlotCache.id).order_by(PlotCache.id.desc()).offset(keep).limit(1))
-    if cutoff is not None:
-        session.execute(delete(PlotCache).where(PlotCache.id <= cutoff))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    try:
+        with session.begin_nested():
+            if sqlite:
+                # A page read is no writer: never queue behind one (an import holds the lock for
+                # seconds). Busy now: the plot stays in this worker's memory, and is stored later.
+                session.execute(text("PRAGMA busy_timeout = 0"))
+            new_id = insert_once(session, PlotCache, {"digest": digest, "svg": svg}, ["digest"])
+            if new_id is not None:
+                keep = PLOT_CACHE_ROWS if keep is None else keep
+                cutoff = session.scalar(select(PlotCache.id).order_by(PlotCache.id.desc()).offset(keep).limit(1))
+                if cutoff is not None:
+                    session.execute(delete(PlotCache).where(PlotCache.id <= cutoff))
+    except OperationalError as exc:
+        if not sqlite or "locked" not in str(exc):
+            raise
+    finally:
+        if sqlite:
+            session.execute(text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
