@@ -65,6 +65,10 @@ def board_page(session: Session, filters: ScoreFilter, sort: str = "rank", desce
     if sort not in SORT_COLUMNS:
         raise DomainError(f"cannot sort by {sort!r}; choose one of {', '.join(SORT_COLUMNS)}")
     page = max(page, 1)
+    if descending is None:
+        descending = not SORT_COLUMNS[sort]
+    if from_aggregates(filters) and sort in ("rank", "mean_relative_brier") and not descending and size:
+        return _page_in_rank_order(session, filters.tag or "", min_questions, page, size)
     if not from_aggregates(filters):
         rows = scoreboard(session, filters, sort, descending, min_questions)
         start = (page - 1) * size if size else 0
@@ -75,8 +79,6 @@ def board_page(session: Session, filters: ScoreFilter, sort: str = "rank", desce
         .subquery()
     )
     total = session.scalar(select(func.count()).select_from(ranked)) or 0
-    if descending is None:
-        descending = not SORT_COLUMNS[sort]
     name = func.lower(ranked.c.username)
     if sort in ("rank", "forecaster"):
         first = ranked.c.rank if sort == "rank" else name
@@ -87,15 +89,48 @@ def board_page(session: Session, filters: ScoreFilter, sort: str = "rank", desce
     stmt = select(ranked).order_by(*order)
     if size is not None:
         stmt = stmt.offset((page - 1) * size).limit(size)
-    rows = [
-        ScoreboardRow(
-            rank=int(r.rank), user_id=r.user_id, username=r.username, is_demo=bool(r.is_demo),
-            questions=r.questions, forecasts=r.forecasts, mean_brier=_nan(r.mean_brier),
-            mean_relative_brier=_nan(r.mean_relative_brier), mean_log_score=_nan(r.mean_log_score),
-            calibration=_nan(r.calibration), coverage=_nan(r.mean_coverage),
-        )
-        for r in session.execute(stmt)
-    ]
+    rows = [_row(r, int(r.rank)) for r in session.execute(stmt)]
+    return BoardPage(rows, total, page, size)
+
+
+def _row(r: Any, rank: int) -> ScoreboardRow:
+    return ScoreboardRow(
+        rank=rank, user_id=r.user_id, username=r.username, is_demo=bool(r.is_demo),
+        questions=r.questions, forecasts=r.forecasts, mean_brier=_nan(r.mean_brier),
+        mean_relative_brier=_nan(r.mean_relative_brier), mean_log_score=_nan(r.mean_log_score),
+        calibration=_nan(r.calibration), coverage=_nan(r.mean_coverage),
+    )
+
+
+def _page_in_rank_order(session: Session, tag: str, min_questions: int, page: int, size: int) -> BoardPage:
+    """The board's default order (rank, then name): the page's rows straight from the
+    (tag, mean_relative_brier) index, stopping after ``page * size`` rows, instead of ranking
+    the whole board with a window function and sorting it by name to keep 50 rows (15-40 ms at
+    10,000 forecasters, twice a page: once more for the count).
+
+    Competition ranks follow from the order: a row's rank is its position on the board unless it
+    ties the row before it (same mean, or both without one), whose rank it shares; only the
+    page's first row needs a count (an index range) of the rows ranked strictly better."""
+    rel = ForecasterStat.mean_relative_brier
+    where = [ForecasterStat.tag == tag]
+    if min_questions > 0:
+        where.append(ForecasterStat.questions >= min_questions)
+    total = session.scalar(select(func.count()).select_from(ForecasterStat).where(*where)) or 0
+    columns = [c for c in _stat_columns() if c.key != "rank"]
+    offset = (page - 1) * size
+    found = session.execute(
+        select(*columns).join(User, User.id == ForecasterStat.user_id).where(*where)
+        .order_by(rel.asc().nulls_last(), func.lower(User.username), ForecasterStat.user_id)
+        .offset(offset).limit(size)
+    ).all()
+    rows: list[ScoreboardRow] = []
+    for i, r in enumerate(found):
+        if i == 0:
+            better = rel < r.mean_relative_brier if r.mean_relative_brier is not None else rel.is_not(None)
+            rank = 1 + (session.scalar(select(func.count()).select_from(ForecasterStat).where(*where, better)) or 0)
+        elif r.mean_relative_brier != found[i - 1].mean_relative_brier:
+            rank = offset + i + 1
+        rows.append(_row(r, rank))
     return BoardPage(rows, total, page, size)
 
 

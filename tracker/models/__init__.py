@@ -1,6 +1,7 @@
 """The data model. Import models from here so every table is registered on ``Base.metadata``."""
 from .aggregates import BIN_COLUMNS, CrowdDay, ForecasterStat, QuestionCrowd, StandingForecast
 from .base import Base, UTCDateTime
+from .caches import PlotCache
 from .comments import Comment
 from .forecasts import Forecast, ForecastProbability
 from .notifications import NOTIFICATION_KINDS, Notification, NotificationOptOut
@@ -13,7 +14,7 @@ from .users import ROLES, User
 
 __all__ = [
     "BIN_COLUMNS", "CrowdDay", "ForecasterStat", "QuestionCrowd", "StandingForecast",
-    "Base", "UTCDateTime", "Comment",
+    "Base", "UTCDateTime", "Comment", "PlotCache",
     "Forecast", "ForecastProbability", "Prompt", "KINDS", "STATUSES", "FINAL_STATUSES", "CLOSED_STATUSES",
     "Question", "QuestionOption", "QuestionTag", "ResolutionEvent", "StatusChange",
     "QuestionScore", "Score", "ROLES", "User", "ApiToken",

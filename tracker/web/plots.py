@@ -2,21 +2,28 @@
 alternative). User text (option labels, usernames) goes through :func:`~.svg.literal`."""
 from __future__ import annotations
 
+import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import matplotlib
 import matplotlib.dates as mdates
 from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
+from sqlalchemy.orm import Session
 
 from ..domain.crowd import CrowdHistory
+from ..domain.plot_cache import store_plot, stored_plot
 from ..domain.profiles import Profile
 from ..models import Question
+from . import svg, svg_csp
 from .svg import literal, new_figure, render_svg
 
 CROWD_COLOUR = "#2457c5"
@@ -25,30 +32,59 @@ MINE_COLOUR = "#d9480f"
 OPTION_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 
-#: Rendered plots kept per worker process, newest use last (a few KB of SVG each).
+#: Plots kept in each worker's memory in front of the shared table, newest use last (a few KB each).
 PLOT_CACHE_SIZE = 512
-_cache: OrderedDict[Hashable, Markup | None] = OrderedDict()
+_cache: OrderedDict[str, Markup | None] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def cached_plot(key: Hashable, build: Callable[[], Markup | None]) -> Markup | None:
+def _drawing_code() -> str:
+    """What decides how a plot looks besides its data: the drawing modules' source and
+    matplotlib's version. Part of every digest, so a deploy that draws differently never serves
+    plots a previous version stored in the shared table."""
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for module in (sys.modules[__name__], svg, svg_csp):
+        digest.update(Path(str(module.__file__)).read_bytes())  # source or, if shipped alone, bytecode
+    return digest.hexdigest()
+
+
+_DRAWING_CODE = _drawing_code()
+
+
+def plot_digest(key: Hashable) -> str:
+    """The shared cache's name for ``key``: its repr (deterministic for the tuples of strings,
+    numbers and datetimes that keys are made of, in every process) with the drawing code."""
+    return hashlib.sha256(f"{_DRAWING_CODE}\n{key!r}".encode()).hexdigest()
+
+
+def cached_plot(session: Session, key: Hashable, build: Callable[[], Markup | None]) -> Markup | None:
     """The plot for ``key``, rendered by ``build`` once per change: the key names the latest change
     of everything drawn (the question's crowd version, the reader's latest forecast, the time span),
-    so a GET that changes nothing reuses the SVG instead of running matplotlib again."""
+    so a GET that changes nothing reuses the SVG instead of running matplotlib again.
+
+    Looked up in this process's memory, then in the table every worker shares
+    (:mod:`tracker.domain.plot_cache`), and only then rendered and stored there, in the request's
+    transaction: one render per change for all the workers, not one in each."""
+    digest = plot_digest(key)
     with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    svg = build()  # outside the lock: two workers' threads may both render a new key, harmlessly
+        if digest in _cache:
+            _cache.move_to_end(digest)
+            return _cache[digest]
+    found, stored = stored_plot(session, digest)
+    if found:
+        drawn = None if stored is None else Markup(stored)
+    else:
+        drawn = build()  # outside the lock: two threads or workers may both render a new key, harmlessly
+        store_plot(session, digest, None if drawn is None else str(drawn))
     with _cache_lock:
-        _cache[key] = svg
+        _cache[digest] = drawn
         while len(_cache) > PLOT_CACHE_SIZE:
             _cache.popitem(last=False)
-    return svg
+    return drawn
 
 
 def clear_plot_cache() -> None:
-    """Forget every cached plot (tests)."""
+    """Forget the plots cached in this process's memory (tests; the shared table is kept)."""
     with _cache_lock:
         _cache.clear()
 

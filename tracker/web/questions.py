@@ -259,7 +259,7 @@ def _render_page(question: Question, form_state: FormState, code: int,
            page.crowd.version, tuple(f.id for f in page.mine[-1:]), len(page.mine), end, outcome)
 
     def draw(compact: bool) -> Markup | None:
-        return cached_plot((*key, compact), lambda: forecast_history_plot(
+        return cached_plot(db(), (*key, compact), lambda: forecast_history_plot(
             question, page.crowd, mine, start=question.opens_at, end=end, outcome=outcome, compact=compact,
         ))
 

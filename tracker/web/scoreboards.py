@@ -118,11 +118,12 @@ def profile(username: str):
     # (repr: NaN never equals itself, so a tuple holding one would never hit the cache)
     drawn = repr((data.user.id, data.user.username, [(q.slug, q.close, q.relative_brier) for q in data.questions],
                   [(b.n, b.f, b.o) for b in data.bins]))
-    return render_template(
-        "scoreboards/profile.html", profile=data, bins=data.bins,
-        calibration_svg=cached_plot(("calibration", drawn), lambda: calibration_plot(data)) if data.questions else None,
-        history_svg=cached_plot(("history", drawn), lambda: history_plot(data)) if data.questions else None, at=now(),
-    )
+    calibration_svg = history_svg = None
+    if data.questions:
+        calibration_svg = cached_plot(db(), ("calibration", drawn), lambda: calibration_plot(data))
+        history_svg = cached_plot(db(), ("history", drawn), lambda: history_plot(data))
+    return render_template("scoreboards/profile.html", profile=data, bins=data.bins, calibration_svg=calibration_svg,
+                           history_svg=history_svg, at=now())
 
 
 # --- CSV downloads ----------------------------------------------------------------------------
