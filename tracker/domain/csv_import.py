@@ -26,12 +26,11 @@ from .import_checks import (
     ImportReport,
     read_groups,
 )
-from .import_stage import prepare_sqlite, write_postgres, write_sqlite
+from .import_stage import prepare_sqlite, store_stage, write_sqlite
 
 __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "import_forecasts",
            "insert_forecasts", "write_forecasts", "write_forecasts_in_steps"]
 
-INSERT_BATCH = 10_000
 #: SQLite, :func:`write_forecasts_in_steps`: each write transaction aims at this many seconds, the
 #: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
 #: two (and never less than the last one took: a writer in another process polls SQLite's lock
@@ -104,17 +103,11 @@ def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> I
     report, stage = checked.report, checked.stage
     ids = create_forecasters(session, clock, checked)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        added = write_postgres(conn, stage, ids)
-        _count(report, added, len(stage) - stage.skip.count(1))
-        if added:
-            # The staged ids were drawn before web forecasts that may commit first: see there.
-            mark_crowds_stale(session, [int(q) for q in set(stage.question)])
-    else:
-        for start in range(0, len(stage), INSERT_BATCH):
-            end = min(start + INSERT_BATCH, len(stage))
-            rows, where = prepare_sqlite(stage, ids, start, end)
-            _count(report, write_sqlite(conn, stage, rows, where), len(rows))
+    added = store_stage(conn, stage, ids)
+    _count(report, added, len(stage) - stage.skip.count(1))
+    if added and conn.dialect.name == "postgresql":
+        # The ids were drawn before web forecasts that may commit first: see there.
+        mark_crowds_stale(session, [int(q) for q in set(stage.question)])
     rescore_touched(session, clock, checked)
     return report
 
