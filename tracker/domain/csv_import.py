@@ -32,10 +32,11 @@ __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "
            "insert_forecasts", "write_forecasts", "write_forecasts_in_steps"]
 
 #: SQLite, :func:`write_forecasts_in_steps`: each write transaction aims at this many seconds, the
-#: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
-#: two (and never less than the last one took: a writer in another process polls SQLite's lock
-#: every 100 ms once it has waited a while, so a shorter gap lets the import win every race).
-STEP_SECONDS, STEP_PAUSE = 0.1, 0.3
+#: first holds FIRST_STEP forecasts, and the web server's writers get this pause between two. A
+#: writer waiting in another process polls the lock every millisecond (db._begin_immediate), so a
+#: short gap lets the waiting ones in; the pause used to be 0.3 s and never less than the last
+#: write, from when such a writer slept up to 100 ms between tries.
+STEP_SECONDS, STEP_PAUSE = 0.1, 0.05
 FIRST_STEP, MIN_STEP = 2000, 200
 
 
@@ -140,7 +141,7 @@ def write_forecasts_in_steps(sessions: sessionmaker[Session], clock: Clock, chec
         # Aim the next batch at the time budget (within a factor of two of this one's size).
         size = max(MIN_STEP, min(2 * size, int(size * seconds / max(took, 1e-3))))
         if start < len(stage):
-            time.sleep(max(pause, took))
+            time.sleep(pause)
     with transaction(sessions) as session:
         rescore_touched(session, clock, checked)
     return report
