@@ -160,7 +160,8 @@ def write_sqlite(conn: Connection, stage: Stage, rows: list[tuple], where: dict[
     return len(new)
 
 
-# The stage on PostgreSQL: one line per forecast, its probabilities as arrays. Each row draws its
+# The staged path (write_postgres_staged, when a concurrent writer stored some forecasts since the
+# check): a temporary table, one line per forecast, its probabilities as arrays. Each row draws its
 # forecast id from the forecasts' own sequence as it is copied in, so the probabilities can be
 # inserted straight from the stage (no join back on the key to learn the new ids).
 _PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (id integer NOT NULL DEFAULT nextval({sequence}), "
