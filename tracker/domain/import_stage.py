@@ -347,7 +347,7 @@ def forecast_rows(stage: Stage, chunk: np.ndarray, ids: np.ndarray, uids: np.nda
 
 def _bytes_of(rows: np.ndarray) -> memoryview:
     """The rows' memory as bytes (psycopg measures and splits what it sends by len())."""
-    return memoryview(rows.view(np.uint8))
+    return rows.view(np.uint8).data
 
 
 def probability_rows(stage: Stage, chunk: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> list[bytes | memoryview]:
