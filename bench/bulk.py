@@ -1,11 +1,13 @@
-"""Bulk paths against PostgreSQL: the forecast bulk write (COPY), ``tracker scores rebuild``, the
+"""Bulk paths against PostgreSQL: the import's forecast writer (COPY), ``tracker scores rebuild``, the
 rescore of the 100,000-forecast question, and the CSV exports through a real gunicorn.
 
 Usage: python bench/bulk.py [--url URL] [--scale 1.0] [--steps import,rebuild,rescore,exports]
 
-The import figure is the bulk path the import writes through (bench/seed.py --forecasts-only into
-a scratch database ``<name>_import``, timed and measured as its own process); the rebuild runs the
-real CLI as its own process, so both peaks are that process's maximum RSS.
+The bulk-copy figure is the import's own writer (``import_stage.store_stage``, which
+``tracker import forecasts`` calls once the file is checked) fed by bench/seed.py --forecasts-only
+into a scratch database ``<name>_import``: the seconds are the write alone (no CSV to check; the
+whole import is bench/import_run.py), the peak that process's maximum RSS. The rebuild runs the
+real CLI as its own process, so its peak is that process's maximum RSS.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def bench_import(url: str, scale: float, env: dict[str, str]) -> None:
         seconds, peak, out = _timed_process(
             [sys.executable, "bench/seed.py", "--url", scratch, "--scale", str(scale), "--forecasts-only"], env)
         count, copy_seconds = re.search(r"COPIED (\d+) forecasts in ([\d.]+) s", out).groups()  # type: ignore[union-attr]
-        print(f"  bulk write: {int(count):,} forecasts in {float(copy_seconds):.1f} s (process {seconds:.1f} s)")
+        print(f"  import writer: {int(count):,} forecasts in {float(copy_seconds):.1f} s (process {seconds:.1f} s)")
         bench_line("bulk_copy_forecasts_per_s", int(count) / float(copy_seconds), "forecasts/s")
         bench_line("bulk_copy_peak_mb", peak, "MB")
     finally:

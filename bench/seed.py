@@ -4,15 +4,17 @@ Usage: python bench/seed.py [--url URL] [--scale 1.0] [--fresh]
 
 Sizes (``--scale 1``): 1,000 questions, 10,000 forecasters, about 1,000,000 forecasts, one question
 with 100,000 forecasts (resolved, slug ``big``) and one with 10 (open, slug ``small``); 500
-resolved questions. Forecasts stream from a generator into :func:`tracker.domain.bulk.copy_forecasts`
-(COPY on PostgreSQL); then every question's crowd rows and every score are built. The bench users
+resolved questions. The forecasts are staged in the import's compact stage
+(:class:`tracker.domain.import_stage.Stage`) and written by the import's own writer,
+:func:`tracker.domain.import_stage.store_stage` (binary COPY on PostgreSQL, batched executemany on
+SQLite); then every question's crowd rows and every score are built. The bench users
 ``f0``..``fN`` share the password in bench/common.py.
 """
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator
+from array import array
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -23,9 +25,8 @@ from tqdm import tqdm
 
 from tracker import migrate
 from tracker.clock import SystemClock
-from tracker.domain.bulk import copy_forecasts
 from tracker.domain.crowd_upkeep import refresh_stale
-from tracker.domain.csv_import import NewForecast
+from tracker.domain.import_stage import Stage, store_stage
 from tracker.domain.scoring_runs import rebuild_all
 from tracker.domain.users import hash_password
 from tracker.models import Question, QuestionOption, QuestionTag, ResolutionEvent, User
@@ -88,19 +89,20 @@ def _counts(s, n_questions: int) -> list[int]:
     return [s.big, 10] + [each] * (n_questions - 2)
 
 
-def _forecasts(questions, counts, users, now, rng) -> Iterator[NewForecast]:
-    user_ids = np.asarray(users)
+def _stage(questions, counts, n_users: int, now: datetime, rng: np.random.Generator) -> Stage:
+    """The forecasts, question by question, in the import's stage (forecaster indexes into the
+    bench users, in id order): random times in the question's window, Dirichlet probabilities."""
+    stage = Stage()
+    stage.spellings = [f"f{i}" for i in range(n_users)]
     for q, n in zip(questions, counts, strict=True):
         start, end = q.opens_at.timestamp(), min(q.closes_at, now).timestamp()
         times = np.sort(rng.uniform(start, end, n))
-        who = rng.choice(user_ids, size=n)
+        who = rng.choice(n_users, size=n)
         k = len(q.options)
         probs = np.clip(rng.dirichlet(np.ones(k) * 2, size=n), 0.01, 0.99)
         probs /= probs.sum(axis=1, keepdims=True)
-        option_ids = [o.id for o in q.options]
-        for t, u, p in zip(times.tolist(), who.tolist(), probs.tolist(), strict=True):
-            yield NewForecast(question_id=q.id, user_id=u, created_at=datetime.fromtimestamp(t, UTC),
-                              probabilities=dict(zip(option_ids, p, strict=True)))
+        stage.add_many(q.id, who, np.round(times * 1e6).astype(np.int64), [o.id for o in q.options], probs)
+    return stage
 
 
 def seed(url: str, scale: float, fresh: bool, forecasts_only: bool = False) -> None:
@@ -117,16 +119,15 @@ def seed(url: str, scale: float, fresh: bool, forecasts_only: bool = False) -> N
         questions = _questions(session, s.questions, s.resolved, now, rng)
         counts = _counts(s, len(questions))
         session.commit()
+        stage = _stage(questions, counts, len(users), now, rng)
         copy_started = time.perf_counter()
-        with tqdm(total=sum(counts), desc="forecasts", unit="f", unit_scale=True, mininterval=1) as bar:
-            def counted():
-                for f in _forecasts(questions, counts, users, now, rng):
-                    bar.update()
-                    yield f
-            copy_forecasts(session, counted())
+        with tqdm(total=len(stage), desc="forecasts", unit="f", unit_scale=True, mininterval=1) as bar:
+            written = store_stage(session.connection(), stage, array("q", users), bar.update)
         session.commit()
         copy_seconds = time.perf_counter() - copy_started
-        print(f"COPIED {sum(counts)} forecasts in {copy_seconds:.3f} s", flush=True)
+        assert written == len(stage), (written, len(stage))
+        del stage
+        print(f"COPIED {written} forecasts in {copy_seconds:.3f} s", flush=True)
         if forecasts_only:
             return
         if engine.dialect.name == "postgresql":

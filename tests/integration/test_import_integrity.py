@@ -158,3 +158,60 @@ def test_forecasts_stored_by_another_import_between_check_and_write_are_skipped(
 def closed_option(session, key: str) -> int:
     return session.scalar(select(QuestionOption.id).join(Question).where(Question.slug == "q-2017",
                                                                            QuestionOption.key == key))
+
+
+def test_rationales_and_forecasts_in_any_order_are_stored_exactly(runner, sessions, closed_question, tmp_path,
+                                                                  monkeypatch):
+    """The write path proper (on PostgreSQL the direct binary COPY, whose rows of variable length
+    are the ones with a rationale; the path that skips stored rows must not be needed)."""
+    from tracker.domain import import_stage
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing was stored meanwhile: the direct path must write this file")
+
+    monkeypatch.setattr(import_stage, "write_postgres_staged", refuse)
+    notes = ["", "plain", "tab\there", "line\nbreak", "back\\slash", "ünïcødé ✓", "", "\\N"]
+    rows = [f'q-2017,user{(7 * i) % 5},{at(100 - i)},yes,0.{i + 1},"{notes[i]}"\n' for i in range(len(notes))]
+    path = tmp_path / "notes.csv"
+    path.write_text(HEADER.rstrip("\n") + ",rationale\n" + "".join(rows), encoding="utf-8")
+    result = runner.invoke(["import", "forecasts", str(path)])
+    assert result.exit_code == 0, result.output
+    with sessions() as session:
+        stored = session.execute(select(User.username, Forecast.created_at, Forecast.rationale,
+                                        ForecastProbability.probability)
+                                 .join(Forecast, Forecast.user_id == User.id)
+                                 .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)
+                                 .where(ForecastProbability.option_id == closed_option(session, "yes"))).all()
+    assert sorted((name, created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), note, p)
+                  for name, created, note, p in stored) == sorted(
+        (f"user{(7 * i) % 5}", at(100 - i), notes[i], pytest.approx((i + 1) / 10)) for i in range(len(notes)))
+    assert counts(sessions) == (len(notes), 2 * len(notes), 5)
+
+
+def test_the_seed_writes_a_stage_through_the_import_writer(sessions, closed_question):
+    """bench/seed.py stages forecasts a question at a time (Stage.add_many) and stores them with
+    the import's writer; each forecast gets its own probabilities."""
+    from array import array
+
+    import numpy as np
+
+    from tracker.domain.import_stage import Stage, store_stage
+
+    with sessions() as session:
+        users = [make_user(session, f"s{i}", password=None).id for i in range(3)]
+        question = session.scalar(select(Question).where(Question.slug == "q-2017"))
+        option_ids = [o.id for o in question.options]
+        stage = Stage()
+        micros = np.array([int((OPENS + timedelta(hours=h)).timestamp() * 1e6) for h in range(4)])
+        stage.add_many(question.id, np.array([0, 1, 2, 0]), micros, option_ids,
+                       np.array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]]))
+        assert store_stage(session.connection(), stage, array("q", users)) == 4
+        session.commit()
+    with sessions() as session:
+        stored = session.execute(select(Forecast.user_id, Forecast.created_at, ForecastProbability.option_id,
+                                        ForecastProbability.probability)
+                                 .join(ForecastProbability, ForecastProbability.forecast_id == Forecast.id)).all()
+    expected = {(users[u], h, option_ids[k], p) for h, (u, ps) in enumerate(
+        [(0, (0.1, 0.9)), (1, (0.2, 0.8)), (2, (0.3, 0.7)), (0, (0.4, 0.6))]) for k, p in enumerate(ps)}
+    assert {(uid, round((created.astimezone(UTC) - OPENS).total_seconds() / 3600), option, p)
+            for uid, created, option, p in stored} == expected

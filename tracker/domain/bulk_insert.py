@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -71,17 +71,35 @@ def ensure_users(session: Session, clock: Clock, spellings: list[str]) -> dict[s
     if not spellings:
         return {}
     dialect = session.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
     now = clock.now()
+    if dialect == "postgresql":
+        return _ensure_users_postgres(session, now, spellings)
     created: set[str] = set()
     found: dict[str, int] = {}
     for start in range(0, len(spellings), USER_BATCH):
         chunk = spellings[start:start + USER_BATCH]
-        stmt = (insert_fn(User).values([{"username": name, "role": "forecaster", "is_demo": False, "created_at": now}
-                                        for name in chunk])
+        stmt = (sqlite_insert(User).values([{"username": name, "role": "forecaster", "is_demo": False,
+                                             "created_at": now} for name in chunk])
                 .on_conflict_do_nothing().returning(User.username))
         created.update(name.lower() for name in session.scalars(stmt))
         lowers = [name.lower() for name in chunk]
         found.update(session.execute(select(func.lower(User.username), User.id)
                                      .where(func.lower(User.username).in_(lowers))).all())
     return {lower: (uid, lower in created) for lower, uid in found.items()}
+
+
+# All the names in one array parameter: a VALUES list of thousands of rows cost more to compile
+# in SQLAlchemy (1.8 s for 10,000 names) than the insert took. In the file's order, as before.
+_PG_NEW_USERS = text("""
+INSERT INTO users (username, role, is_demo, created_at, session_generation)
+SELECT name, 'forecaster', false, :now, 0 FROM unnest(CAST(:names AS varchar[])) WITH ORDINALITY AS t(name, k)
+ORDER BY k
+ON CONFLICT DO NOTHING RETURNING lower(username)
+""")
+_PG_USER_IDS = text("SELECT lower(username), id FROM users WHERE lower(username) = ANY(CAST(:lowers AS text[]))")
+
+
+def _ensure_users_postgres(session: Session, now: datetime, spellings: list[str]) -> dict[str, tuple[int, bool]]:
+    created = set(session.scalars(_PG_NEW_USERS, {"now": now, "names": spellings}))
+    found = session.execute(_PG_USER_IDS, {"lowers": [name.lower() for name in spellings]}).all()
+    return {lower: (uid, lower in created) for lower, uid in found}

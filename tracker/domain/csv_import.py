@@ -26,17 +26,17 @@ from .import_checks import (
     ImportReport,
     read_groups,
 )
-from .import_stage import prepare_sqlite, write_postgres, write_sqlite
+from .import_stage import prepare_sqlite, store_stage, write_sqlite
 
 __all__ = ["CsvImportError", "ImportReport", "NewForecast", "check_forecasts", "import_forecasts",
            "insert_forecasts", "write_forecasts", "write_forecasts_in_steps"]
 
-INSERT_BATCH = 10_000
 #: SQLite, :func:`write_forecasts_in_steps`: each write transaction aims at this many seconds, the
-#: first holds FIRST_STEP forecasts, and the web server's writers get at least this pause between
-#: two (and never less than the last one took: a writer in another process polls SQLite's lock
-#: every 100 ms once it has waited a while, so a shorter gap lets the import win every race).
-STEP_SECONDS, STEP_PAUSE = 0.1, 0.3
+#: first holds FIRST_STEP forecasts, and the web server's writers get this pause between two. A
+#: writer waiting in another process polls the lock every millisecond (db._begin_immediate), so a
+#: short gap lets the waiting ones in; the pause used to be 0.3 s and never less than the last
+#: write, from when such a writer slept up to 100 ms between tries.
+STEP_SECONDS, STEP_PAUSE = 0.1, 0.05
 FIRST_STEP, MIN_STEP = 2000, 200
 
 
@@ -104,17 +104,11 @@ def write_forecasts(session: Session, clock: Clock, checked: ImportChecker) -> I
     report, stage = checked.report, checked.stage
     ids = create_forecasters(session, clock, checked)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        added = write_postgres(conn, stage, ids)
-        _count(report, added, len(stage) - stage.skip.count(1))
-        if added:
-            # The staged ids were drawn before web forecasts that may commit first: see there.
-            mark_crowds_stale(session, [int(q) for q in set(stage.question)])
-    else:
-        for start in range(0, len(stage), INSERT_BATCH):
-            end = min(start + INSERT_BATCH, len(stage))
-            rows, where = prepare_sqlite(stage, ids, start, end)
-            _count(report, write_sqlite(conn, stage, rows, where), len(rows))
+    added = store_stage(conn, stage, ids)
+    _count(report, added, len(stage) - stage.skip.count(1))
+    if added and conn.dialect.name == "postgresql":
+        # The ids were drawn before web forecasts that may commit first: see there.
+        mark_crowds_stale(session, [int(q) for q in set(stage.question)])
     rescore_touched(session, clock, checked)
     return report
 
@@ -147,7 +141,7 @@ def write_forecasts_in_steps(sessions: sessionmaker[Session], clock: Clock, chec
         # Aim the next batch at the time budget (within a factor of two of this one's size).
         size = max(MIN_STEP, min(2 * size, int(size * seconds / max(took, 1e-3))))
         if start < len(stage):
-            time.sleep(max(pause, took))
+            time.sleep(pause)
     with transaction(sessions) as session:
         rescore_touched(session, clock, checked)
     return report
