@@ -105,7 +105,7 @@ def test_a_page_never_waits_for_another_writer_to_store_its_plot(crowd_public, c
     import sqlite3
 
     if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL inserts a row without the database's write lock")
+        pytest.skip("a database-wide write lock is SQLite's alone (row locks elsewhere)")
     q = make_question(db_session, "locked-q", NOW - 10 * DAY, NOW + 10 * DAY)
     add_forecast(db_session, q, make_user(db_session, "pa"), 0.4, NOW - DAY)
     db_session.commit()
