@@ -6,7 +6,7 @@ Sizes (``--scale 1``): 1,000 questions, 10,000 forecasters, about 1,000,000 fore
 with 100,000 forecasts (resolved, slug ``big``) and one with 10 (open, slug ``small``); 500
 resolved questions. The forecasts are staged in the import's compact stage
 (:class:`tracker.domain.import_stage.Stage`) and written by the import's own writer,
-:func:`tracker.domain.import_stage.store_stage` (binary COPY on PostgreSQL, batched executemany on
+:func:`tracker.domain.import_stage.store_stage` (COPY and one move on PostgreSQL, batched executemany on
 SQLite); then every question's crowd rows and every score are built. The bench users
 ``f0``..``fN`` share the password in bench/common.py.
 """

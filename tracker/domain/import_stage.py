@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import psycopg
 from sqlalchemy.engine import Connection
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -160,8 +159,7 @@ def write_sqlite(conn: Connection, stage: Stage, rows: list[tuple], where: dict[
     return len(new)
 
 
-# The staged path (write_postgres_staged, when a concurrent writer stored some forecasts since the
-# check): a temporary table, one line per forecast, its probabilities as arrays. Each row draws its
+# The stage on PostgreSQL: one line per forecast, its probabilities as arrays. Each row draws its
 # forecast id from the forecasts' own sequence as it is copied in, so the probabilities can be
 # inserted straight from the stage (no join back on the key to learn the new ids).
 _PG_STAGE = ("CREATE TEMPORARY TABLE import_stage (id integer NOT NULL DEFAULT nextval({sequence}), "
@@ -217,170 +215,26 @@ def store_stage(conn: Connection, stage: Stage, user_ids: array,
 
 def write_postgres(conn: Connection, stage: Stage, user_ids: array,
                    on_batch: Callable[[int], None] | None = None) -> int:
-    """Write the stage into forecasts and forecast_probabilities (PostgreSQL only); return how many
-    forecasts were new.
-
-    The fast path COPYs both tables directly, in binary, in key order, under a savepoint: the
-    check already set aside every forecast stored when it ran, so a conflict means a concurrent
-    import or submission stored one of them since, and COPY (which has no ON CONFLICT) fails on it.
-    Then the savepoint is rolled back and :func:`write_postgres_staged` skips what is stored."""
+    """COPY the stage into a temporary table, then an INSERT ... SELECT into forecasts and one
+    into forecast_probabilities (PostgreSQL only); return how many forecasts were new. The COPY
+    text is formatted here, a line per forecast, with the probabilities as arrays: no statement
+    per row. ``on_batch`` hears of the whole stage at once: it is one move."""
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
         for setting in _PG_SETTINGS:
             cursor.execute(setting)
-        cursor.execute("SAVEPOINT import_copy")
-        try:
-            added = copy_postgres(cursor, stage, user_ids, on_batch)
-        except psycopg.errors.UniqueViolation:
-            cursor.execute("ROLLBACK TO SAVEPOINT import_copy")
-            return write_postgres_staged(cursor, stage, user_ids)
-        cursor.execute("RELEASE SAVEPOINT import_copy")
-    return added
-
-
-_PG_COPY_FORECASTS = "COPY forecasts (id, question_id, user_id, created_at, rationale) FROM STDIN (FORMAT BINARY)"
-_PG_COPY_PROBABILITIES = "COPY forecast_probabilities (forecast_id, option_id, probability) FROM STDIN (FORMAT BINARY)"
-# The sequence is named once (pg_get_serial_sequence in the select list ran once per row).
-_PG_SEQUENCE = "SELECT pg_get_serial_sequence('forecasts', 'id')::regclass::oid"
-_PG_IDS = "SELECT array_agg(nextval(%s::oid)) FROM generate_series(1, %s)"
-#: Forecasts per pair of COPY statements: bounds the binary buffers (about 40 bytes a forecast and
-#: 30 a probability) while the round trips stay few.
-COPY_BATCH = 50_000
-_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
-_BINARY_TRAILER = b"\xff\xff"
-_PG_EPOCH_MICROS = 946_684_800_000_000  # PostgreSQL's timestamps count from 2000-01-01 UTC
-# A row of each table in PostgreSQL's binary COPY format: a field count, then each field's length
-# and value, big-endian. The forecast's rationale (text) is the last field: its length varies.
-_FORECAST_ROW = np.dtype([("n", ">i2"), ("l_id", ">i4"), ("id", ">i4"), ("l_q", ">i4"), ("q", ">i4"),
-                          ("l_u", ">i4"), ("u", ">i4"), ("l_at", ">i4"), ("at", ">i8"), ("l_r", ">i4")])
-_PROBABILITY_ROW = np.dtype([("n", ">i2"), ("l_id", ">i4"), ("id", ">i4"), ("l_o", ">i4"), ("o", ">i4"),
-                             ("l_p", ">i4"), ("p", ">f8")])
-
-
-def key_order(stage: Stage, user_ids: array) -> np.ndarray:
-    """The positions of the stage's forecasts to store (repeats left out), in key order: question,
-    forecaster's user id, time. Two imports that write in this order wait for each other's rows
-    in the same order, and so never deadlock.
-
-    Sorted one question at a time, as 32-bit positions: a sort of the whole stage at once held
-    about 18 MB of temporaries, the peak of a million-forecast import. A file in the export's
-    order holds each question's forecasts in one run; one whose questions alternate every few rows
-    is sorted whole."""
-    n = len(stage)
-    if not n:
-        return np.empty(0, dtype=np.int32)
-    question = np.frombuffer(stage.question, dtype=np.int32)
-    at = np.frombuffer(stage.at, dtype=np.int64)
-    user = np.frombuffer(stage.user, dtype=np.int32)
-    uids = np.frombuffer(user_ids, dtype=np.int64)
-    keep = np.frombuffer(stage.skip, dtype=np.uint8) == 0
-    starts = np.concatenate(([0], np.flatnonzero(question[1:] != question[:-1]) + 1))
-    if len(starts) > n // 16 + 1:
-        order = np.lexsort((at, uids[user], question))
-        return order[keep[order]].astype(np.int32)
-    ends = np.append(starts[1:], n)
-    runs = np.argsort(question[starts], kind="stable")  # the runs, a question's together
-    run_questions = question[starts[runs]]
-    groups = np.split(runs, np.flatnonzero(run_questions[1:] != run_questions[:-1]) + 1)
-    order = np.empty(n, dtype=np.int32)
-    filled = 0
-    for group in groups:
-        positions = np.concatenate([np.arange(starts[r], ends[r], dtype=np.int32) for r in group.tolist()])
-        positions = positions[keep[positions]]
-        positions = positions[np.lexsort((at[positions], uids[user[positions]]))]
-        order[filled:filled + len(positions)] = positions
-        filled += len(positions)
-    return order[:filled]
-
-
-def copy_postgres(cursor: psycopg.Cursor, stage: Stage, user_ids: array,
-                  on_batch: Callable[[int], None] | None = None) -> int:
-    """COPY the stage straight into both tables, a batch of forecasts at a time, in key order
-    (see :func:`key_order`), with ids drawn from the forecasts' sequence in that order: the
-    probabilities then go in in forecast id order too. Return how many forecasts were written."""
-    order = key_order(stage, user_ids)
-    uids = np.frombuffer(user_ids, dtype=np.int64)
-    offsets = np.append(np.frombuffer(stage.offset, dtype=np.int32), np.int32(len(stage.option)))
-    cursor.execute(_PG_SEQUENCE)
-    sequence = cursor.fetchone()[0]  # type: ignore[index]
-    for start in range(0, len(order), COPY_BATCH):
-        chunk = order[start:start + COPY_BATCH]
-        cursor.execute(_PG_IDS, (sequence, len(chunk)))
-        ids = np.sort(np.asarray(cursor.fetchone()[0], dtype=np.int64))  # type: ignore[index]
-        with cursor.copy(_PG_COPY_FORECASTS) as copy:
-            for part in forecast_rows(stage, chunk, ids, uids):
-                copy.write(part)
-        with cursor.copy(_PG_COPY_PROBABILITIES) as copy:
-            for part in probability_rows(stage, chunk, ids, offsets):
-                copy.write(part)
-        if on_batch is not None:
-            on_batch(len(chunk))
-    return len(order)
-
-
-def forecast_rows(stage: Stage, chunk: np.ndarray, ids: np.ndarray, uids: np.ndarray) -> list[bytes | memoryview]:
-    """Binary COPY data of the forecasts at stage positions ``chunk`` (with ids ``ids``), in parts
-    (the rows' memory itself, not a copy of it)."""
-    rows = np.empty(len(chunk), dtype=_FORECAST_ROW)
-    rows["n"] = 5
-    rows["l_id"] = rows["l_q"] = rows["l_u"] = 4
-    rows["l_at"] = 8
-    rows["id"] = ids
-    rows["q"] = np.frombuffer(stage.question, dtype=np.int32)[chunk]
-    rows["u"] = uids[np.frombuffer(stage.user, dtype=np.int32)[chunk]]
-    rows["at"] = np.frombuffer(stage.at, dtype=np.int64)[chunk] - _PG_EPOCH_MICROS
-    rows["l_r"] = 0
-    if not stage.rationales:
-        return [_BINARY_HEADER, _bytes_of(rows), _BINARY_TRAILER]
-    # Rows with a rationale carry its bytes after the fixed part: the rows between two of them
-    # go out as one block of the fixed layout.
-    parts: list[bytes | memoryview] = [_BINARY_HEADER]
-    done = 0
-    for k in np.flatnonzero(np.isin(chunk, np.fromiter(stage.rationales, dtype=np.int64))).tolist():
-        text = stage.rationales[int(chunk[k])].encode()
-        rows["l_r"][k] = len(text)
-        parts += [_bytes_of(rows[done:k + 1]), text]
-        done = k + 1
-    parts += [_bytes_of(rows[done:]), _BINARY_TRAILER]
-    return parts
-
-
-def _bytes_of(rows: np.ndarray) -> memoryview:
-    """The rows' memory as bytes (psycopg measures and splits what it sends by len())."""
-    return rows.view(np.uint8).data
-
-
-def probability_rows(stage: Stage, chunk: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> list[bytes | memoryview]:
-    """Binary COPY data of the probabilities of the forecasts at ``chunk`` (with ids ``ids``)."""
-    starts, counts = offsets[chunk], offsets[chunk + 1] - offsets[chunk]
-    # The position of each probability in the stage's arrays: its forecast's start plus its rank.
-    firsts = np.cumsum(counts) - counts
-    positions = np.repeat(starts - firsts, counts) + np.arange(int(counts.sum()))
-    rows = np.empty(len(positions), dtype=_PROBABILITY_ROW)
-    rows["n"] = 3
-    rows["l_id"] = rows["l_o"] = 4
-    rows["l_p"] = 8
-    rows["id"] = np.repeat(ids, counts)
-    rows["o"] = np.frombuffer(stage.option, dtype=np.int32)[positions]
-    rows["p"] = np.frombuffer(stage.prob, dtype=np.float64)[positions]
-    return [_BINARY_HEADER, _bytes_of(rows), _BINARY_TRAILER]
-
-
-def write_postgres_staged(cursor: psycopg.Cursor, stage: Stage, user_ids: array) -> int:
-    """The path that skips forecasts stored meanwhile: COPY the stage into a temporary table, then
-    an INSERT ... SELECT ... ON CONFLICT DO NOTHING into forecasts and one into
-    forecast_probabilities. The COPY text is formatted here, a line per forecast, with the
-    probabilities as arrays: no statement per row."""
-    cursor.execute("SELECT quote_literal(pg_get_serial_sequence('forecasts', 'id'))")
-    cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))  # type: ignore[index]
-    with cursor.copy(_PG_COPY) as copy:
-        for text in copy_text(stage, user_ids):
-            copy.write(text)
-    cursor.execute(_PG_FORECASTS)
-    added = cursor.rowcount
-    staged = len(stage) - stage.skip.count(1)
-    if added:
-        cursor.execute(_PG_PROBABILITIES if added == staged else _PG_SOME_PROBABILITIES)
+        cursor.execute("SELECT quote_literal(pg_get_serial_sequence('forecasts', 'id'))")
+        cursor.execute(_PG_STAGE.format(sequence=cursor.fetchone()[0]))
+        with cursor.copy(_PG_COPY) as copy:
+            for text in copy_text(stage, user_ids):
+                copy.write(text)
+        cursor.execute(_PG_FORECASTS)
+        added = cursor.rowcount
+        staged = len(stage) - stage.skip.count(1)
+        if added:
+            cursor.execute(_PG_PROBABILITIES if added == staged else _PG_SOME_PROBABILITIES)
+    if on_batch is not None:
+        on_batch(len(stage))
     return added
 
 
